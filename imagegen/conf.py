@@ -1,0 +1,138 @@
+"""imagegen's settings: one ``IMAGEGEN`` dict in the Django settings.
+
+Every read goes through :func:`get_setting` (or :func:`provider_options`), so
+``override_settings`` works and nothing is captured at import time. Missing
+keys fall back to :data:`DEFAULTS`; the keys are documented in
+``docs/settings.md`` and validated by the system checks in ``checks.py``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from .exceptions import ImagegenConfigurationError
+
+#: The sandbox's default address, as started by ``manage.py imagegen sandbox``.
+SANDBOX_DEFAULT_URL = "http://127.0.0.1:8765/api/v1"
+
+DEFAULTS: dict[str, Any] = {
+    # Name of the entry of PROVIDERS that new jobs use.
+    "PROVIDER": "sandbox",
+    # Per-provider options, merged over PROVIDER_DEFAULTS[name] when present.
+    "PROVIDERS": {},
+    # Public origin (scheme://host[:port]) the provider calls back. None means
+    # no callbacks: jobs complete by polling only.
+    "CALLBACK_BASE_URL": None,
+    # STORAGES alias for result files; None means "imagegen" if defined, else "default".
+    "STORAGE_ALIAS": None,
+    "ASSET_ADAPTER": "imagegen.adapters.GeneratedImageAdapter",
+    # Seconds from creation until an unfinished job expires.
+    "JOB_TIMEOUT": 600,
+    "MAX_DOWNLOAD_BYTES": 64 * 1024 * 1024,
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    "DOWNLOAD_TIMEOUT": 120,
+    # Extra result hosts allowed for every provider (each provider adds its own).
+    "ALLOWED_RESULT_HOSTS": (),
+    "ALLOW_PRIVATE_HOSTS": False,
+    # {provider: {model: {resolution: price}}}; merged over provider defaults.
+    "PRICES": {},
+    "CURRENCY": "USD",
+    # Reserved for per-user and site budgets (see docs/settings.md).
+    "BUDGETS": {},
+    # Largest callback body accepted, in bytes.
+    "MAX_CALLBACK_BYTES": 256 * 1024,
+    # Confirm every callback through the provider's status API before trusting it.
+    "CONFIRM_CALLBACKS": False,
+    # Polling: intervals grow from POLL_MIN_INTERVAL toward POLL_MAX_INTERVAL.
+    "POLL_MIN_INTERVAL": 2.0,
+    "POLL_MAX_INTERVAL": 30.0,
+    # How long after the expected latency a job waits for its callback before
+    # the first poll, as a fraction of the latency range's upper bound.
+    "CALLBACK_GRACE": 0.25,
+    # Seconds a queued job waits for its submit task before the sweeper re-enqueues it.
+    "SUBMIT_GRACE": 30,
+    "SUBMIT_MAX_ATTEMPTS": 5,
+    # Seconds a finalize worker holds a job before the sweeper may hand it to another.
+    "FINALIZE_LEASE": 300,
+    "FINALIZE_MAX_ATTEMPTS": 5,
+    # Jobs the sweeper claims per run.
+    "SWEEP_BATCH_SIZE": 500,
+    # Longest Celery countdown imagegen uses (seconds); long waits go through the sweeper.
+    "MAX_COUNTDOWN": 60,
+}
+
+#: Built-in provider entries. ``sandbox`` is the APIXO client pointed at the
+#: local sandbox: the production code path with a local server behind it.
+PROVIDER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "apixo": {
+        "CLASS": "imagegen.providers.apixo.APIXOProvider",
+        "BASE_URL": "https://api.apixo.ai/api/v1",
+        "API_KEY": None,
+        "MODEL": "gpt-image-2",
+        "ALLOWED_RESULT_HOSTS": ("*.apixo.ai",),
+        "ALLOW_PRIVATE_HOSTS": False,
+        "TIMEOUT": 30.0,
+    },
+    "sandbox": {
+        "CLASS": "imagegen.providers.apixo.APIXOProvider",
+        "BASE_URL": SANDBOX_DEFAULT_URL,
+        "API_KEY": "sandbox",
+        "MODEL": "gpt-image-2",
+        # None: results may come from any host the sandbox names (it is local).
+        "ALLOWED_RESULT_HOSTS": None,
+        "ALLOW_PRIVATE_HOSTS": True,
+        "TIMEOUT": 10.0,
+        "SANDBOX": True,
+    },
+}
+
+#: Published APIXO prices per image, in USD.
+DEFAULT_PRICES: dict[str, dict[str, str]] = {
+    "gpt-image-2": {"1k": "0.02", "2k": "0.04", "4k": "0.08"},
+}
+
+
+def get_setting(name: str) -> Any:
+    """Return ``settings.IMAGEGEN[name]``, or its default.
+
+    Raises :class:`ImagegenConfigurationError` for a key imagegen does not know,
+    which catches typos in calling code early.
+    """
+    if name not in DEFAULTS:
+        raise ImagegenConfigurationError(f"Unknown imagegen setting IMAGEGEN[{name!r}].")
+    user = getattr(settings, "IMAGEGEN", None) or {}
+    return user.get(name, DEFAULTS[name])
+
+
+def provider_names() -> list[str]:
+    """Names of every configured provider (built-in and user-defined)."""
+    return sorted(set(PROVIDER_DEFAULTS) | set(get_setting("PROVIDERS")))
+
+
+def provider_options(name: str) -> dict[str, Any]:
+    """Options of provider ``name``: the user's ``PROVIDERS[name]`` over the built-in defaults."""
+    user = get_setting("PROVIDERS").get(name)
+    if user is None and name not in PROVIDER_DEFAULTS:
+        raise ImagegenConfigurationError(
+            f"Unknown imagegen provider {name!r}: add it to IMAGEGEN['PROVIDERS'] "
+            f"or use one of {', '.join(provider_names())}."
+        )
+    options = dict(PROVIDER_DEFAULTS.get(name, {}))
+    options.update(user or {})
+    if "CLASS" not in options:
+        raise ImagegenConfigurationError(
+            f"IMAGEGEN['PROVIDERS'][{name!r}] needs a 'CLASS' (dotted path of a Provider subclass)."
+        )
+    return options
+
+
+def price(provider: str, model: str, resolution: str) -> Decimal | None:
+    """Price of one image, or None when no price is configured."""
+    prices = get_setting("PRICES").get(provider, {}).get(model)
+    if prices is None:
+        prices = DEFAULT_PRICES.get(model, {})
+    value = prices.get(resolution)
+    return None if value is None else Decimal(str(value))

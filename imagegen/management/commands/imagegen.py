@@ -1,0 +1,145 @@
+"""``manage.py imagegen <generate|sandbox|demo|sweep|status>``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ... import services
+from ...choices import AspectRatio, Mode, Resolution
+from ...models import GenerationJob
+from ..progress import wait_for_job
+
+
+class Command(BaseCommand):
+    help = "Generate images, run the sandbox or the demo, sweep due jobs, show job status."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+        gen = sub.add_parser("generate", help="Create a job (and wait for it with --wait).")
+        gen.add_argument("prompt")
+        gen.add_argument("--mode", choices=Mode.values, default=None)
+        gen.add_argument("--resolution", choices=Resolution.values, default="1k")
+        gen.add_argument("--aspect-ratio", choices=AspectRatio.values, default="auto")
+        gen.add_argument(
+            "--ref",
+            action="append",
+            default=[],
+            metavar="URL",
+            help="Reference image URL (repeat for several; implies image-to-image).",
+        )
+        gen.add_argument("--provider", default=None)
+        gen.add_argument("--wait", action="store_true", help="Wait with a progress bar.")
+        gen.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="Seconds to wait (default: the job's deadline).",
+        )
+
+        sandbox = sub.add_parser("sandbox", help="Run the sandbox server (APIXO protocol).")
+        sandbox.add_argument(
+            "sandbox_args",
+            nargs=argparse.REMAINDER,
+            metavar="ARG",
+            help="Options for python -m imagegen.sandbox, e.g. --port 8765.",
+        )
+
+        demo = sub.add_parser("demo", help="Run the whole pipeline against the sandbox.")
+        demo.add_argument(
+            "--celery-app",
+            default=os.environ.get("IMAGEGEN_CELERY_APP", "project"),
+            help="Celery app for the worker and beat (-A).",
+        )
+        demo.add_argument("--timeout", type=float, default=120.0)
+
+        sweep = sub.add_parser("sweep", help="Run the sweeper once (or every N seconds).")
+        sweep.add_argument("--every", type=float, default=None, metavar="SECONDS")
+
+        status = sub.add_parser("status", help="Show recent jobs, or one job.")
+        status.add_argument("job_id", nargs="?")
+        status.add_argument("--limit", type=int, default=20)
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        getattr(self, f"handle_{action}")(**options)
+
+    def handle_generate(self, **options: Any) -> None:
+        mode = options["mode"] or ("image-to-image" if options["ref"] else "text-to-image")
+        try:
+            job = services.create_job(
+                prompt=options["prompt"],
+                mode=mode,
+                resolution=options["resolution"],
+                aspect_ratio=options["aspect_ratio"],
+                reference_urls=options["ref"],
+                provider=options["provider"],
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(_messages(exc))) from None
+        self.stdout.write(f"Created job {job.pk} ({job.provider}/{job.model}).")
+        if not options["wait"]:
+            return
+        timeout = options["timeout"] or (job.deadline_at - job.created_at).total_seconds() + 30
+        job = wait_for_job(job.pk, stream=self.stdout, timeout=timeout)
+        if job.status == "queued":
+            raise CommandError("The job is still queued: is a Celery worker running?")
+        if job.status != "succeeded":
+            raise CommandError(f"Job {job.pk} {job.status}: {job.error_message}")
+        for image in job.images.order_by("index"):
+            self.stdout.write(f"{image.file.name} {image.width}x{image.height}")
+
+    def handle_sandbox(self, **options: Any) -> None:
+        from ...sandbox.__main__ import main
+
+        main(options["sandbox_args"])
+
+    def handle_demo(self, **options: Any) -> None:
+        from ...demo import DemoError, DemoOptions, run_demo
+
+        try:
+            run_demo(
+                DemoOptions(celery_app=options["celery_app"], timeout=options["timeout"]),
+                self.stdout,
+            )
+        except DemoError as exc:
+            raise CommandError(str(exc)) from None
+
+    def handle_sweep(self, **options: Any) -> None:
+        while True:
+            counts = services.sweep()
+            self.stdout.write(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "idle")
+            if not options["every"]:
+                return
+            time.sleep(options["every"])  # the sweep cadence itself, like beat's schedule
+
+    def handle_status(self, **options: Any) -> None:
+        if options["job_id"]:
+            try:
+                job = GenerationJob.objects.get(pk=options["job_id"])
+            except (GenerationJob.DoesNotExist, ValidationError):
+                raise CommandError(f"No job {options['job_id']}.") from None
+            jobs = [job]
+        else:
+            jobs = list(GenerationJob.objects.order_by("-created_at")[: options["limit"]])
+        for job in jobs:
+            self.stdout.write(
+                f"{job.pk}  {job.status:<10} {job.resolution:<3} "
+                f"{job.duration.total_seconds():7.1f}s "
+                f"polls {job.poll_count:<3} {job.prompt[:50]!r}"
+            )
+            if job.error_message:
+                self.stdout.write(f"    {job.error_code}: {job.error_message}")
+            for image in job.images.order_by("index"):
+                self.stdout.write(f"    [{image.index}] {image.file.name}")
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "message_dict"):
+        return [f"{field}: {msg}" for field, msgs in exc.message_dict.items() for msg in msgs]
+    return list(exc.messages)

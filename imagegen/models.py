@@ -1,0 +1,208 @@
+"""imagegen's models: jobs, the default asset, and the callback audit log.
+
+Models hold data and read-only helpers. Every state change goes through
+:mod:`imagegen.services`, which writes with conditional UPDATEs.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, Status
+from .storage import get_storage
+
+
+class GenerationJob(models.Model):
+    """One request to generate images, from creation to stored assets."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(_("provider"), max_length=50)
+    model = models.CharField(_("model"), max_length=100)
+    mode = models.CharField(_("mode"), max_length=20, choices=Mode.choices)
+    prompt = models.TextField(_("prompt"))
+    reference_urls = models.JSONField(_("reference image URLs"), default=list, blank=True)
+    reference_images = models.ManyToManyField(
+        "imagegen.GeneratedImage",
+        verbose_name=_("reference images"),
+        related_name="referenced_by",
+        blank=True,
+    )
+    resolution = models.CharField(_("resolution"), max_length=4, choices=Resolution.choices)
+    aspect_ratio = models.CharField(_("aspect ratio"), max_length=8, choices=AspectRatio.choices)
+
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.QUEUED
+    )
+    # NULL (not "") until submitted, so the unique constraint ignores unsubmitted jobs.
+    provider_task_id = models.CharField(  # noqa: DJ001
+        _("provider task id"), max_length=200, null=True, blank=True
+    )
+    # sha256 of the secret in the callback URL; the secret itself is never stored.
+    callback_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    result_urls = models.JSONField(default=list, blank=True, editable=False)
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    started_at = models.DateTimeField(_("first seen running"), null=True, blank=True)
+    provider_completed_at = models.DateTimeField(_("provider finished"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    deadline_at = models.DateTimeField(_("deadline"))
+    # When the sweeper should next look at the job (submit, poll, resume finalize).
+    next_poll_at = models.DateTimeField(_("next check"), null=True, blank=True)
+    poll_count = models.PositiveIntegerField(_("polls"), default=0)
+    submit_attempts = models.PositiveIntegerField(default=0)
+    finalize_attempts = models.PositiveIntegerField(default=0)
+    # A worker holding the job (submitting or storing) until then; others keep off.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    provider_cost_time_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+
+    estimated_cost = models.DecimalField(
+        _("estimated cost"), max_digits=10, decimal_places=4, null=True, blank=True
+    )
+    charged_cost = models.DecimalField(
+        _("charged cost"), max_digits=10, decimal_places=4, null=True, blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="imagegen_jobs",
+    )
+    target_content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_object_id = models.CharField(max_length=255, blank=True)
+    target = GenericForeignKey("target_content_type", "target_object_id")
+    retry_of = models.ForeignKey(
+        "self",
+        verbose_name=_("retry of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+    )
+
+    class Meta:
+        verbose_name = _("generation job")
+        verbose_name_plural = _("generation jobs")
+        ordering = ["-created_at"]
+        indexes = [
+            # The sweeper's query: active jobs that are due, oldest first.
+            models.Index(
+                fields=["next_poll_at"],
+                name="imagegen_job_due_idx",
+                condition=Q(status__in=[s.value for s in ACTIVE]),
+            ),
+            models.Index(fields=["-created_at"], name="imagegen_job_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="imagegen_job_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_task_id"],
+                name="imagegen_job_unique_task",
+                condition=Q(provider_task_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:59] + "…"
+        return f"{prompt} ({self.get_status_display()})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def duration(self):
+        """Time from creation to completion (or to now, while running)."""
+        from django.utils import timezone
+
+        return (self.completed_at or timezone.now()) - self.created_at
+
+
+class GeneratedImage(models.Model):
+    """The default CMS asset: one stored result image of a job."""
+
+    job = models.ForeignKey(
+        GenerationJob, verbose_name=_("job"), on_delete=models.PROTECT, related_name="images"
+    )
+    index = models.PositiveSmallIntegerField(_("index"))
+    file = models.FileField(_("file"), storage=get_storage, max_length=255)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    size = models.PositiveBigIntegerField(_("size in bytes"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    content_type = models.CharField(_("content type"), max_length=50)
+    title = models.CharField(_("title"), max_length=255, blank=True)
+    alt_text = models.CharField(_("alt text"), max_length=500, blank=True)
+    # Provenance: what made this image, so it can be regenerated.
+    prompt = models.TextField(_("prompt"))
+    provider = models.CharField(_("provider"), max_length=50)
+    model = models.CharField(_("model"), max_length=100)
+    settings = models.JSONField(_("settings"), default=dict)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("generated image")
+        verbose_name_plural = _("generated images")
+        ordering = ["-created_at", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="imagegen_image_unique_output"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.file.name
+
+
+class WebhookDelivery(models.Model):
+    """One incoming callback, stored before it is trusted, for audit and replay."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        ACCEPTED = "accepted", _("Accepted")
+        DUPLICATE = "duplicate", _("Duplicate or stale")
+        FORBIDDEN = "forbidden", _("Wrong token")
+        UNKNOWN_JOB = "unknown_job", _("Unknown job")
+        MALFORMED = "malformed", _("Malformed")
+        TOO_LARGE = "too_large", _("Too large")
+        ERROR = "error", _("Processing error")
+
+    job = models.ForeignKey(
+        GenerationJob,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    job_ref = models.CharField(_("job id in URL"), max_length=64)
+    provider = models.CharField(_("provider"), max_length=50)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    remote_addr = models.GenericIPAddressField(_("remote address"), null=True, blank=True)
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.TextField(_("body"), blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=12, choices=Outcome.choices, default=Outcome.RECEIVED
+    )
+    status_code = models.PositiveSmallIntegerField(_("answered"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.job_ref} {self.outcome}"

@@ -1,0 +1,81 @@
+"""Rendering the sandbox's images: deterministic pictures at the requested size."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import zlib
+
+from PIL import Image, ImageDraw
+
+LONG_SIDE = {"1k": 1024, "2k": 2048, "4k": 4096}
+RATIOS = {
+    "auto": (1, 1),
+    "1:1": (1, 1),
+    "4:3": (4, 3),
+    "3:4": (3, 4),
+    "16:9": (16, 9),
+    "9:16": (9, 16),
+}
+
+
+def dimensions(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """Width and height: the long side by resolution, the other side by ratio (multiple of 16)."""
+    side = LONG_SIDE.get(resolution, 1024)
+    w, h = RATIOS.get(aspect_ratio, (1, 1))
+    if w >= h:
+        return side, max(16, round(side * h / w / 16) * 16)
+    return max(16, round(side * w / h / 16) * 16), side
+
+
+def render(
+    prompt: str,
+    resolution: str,
+    aspect_ratio: str,
+    fmt: str = "png",
+    index: int = 0,
+    noise: bool = False,
+) -> bytes:
+    """A gradient coloured by the prompt's hash, with the prompt written on it."""
+    width, height = dimensions(resolution, aspect_ratio)
+    if noise:
+        image = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    else:
+        seed = hashlib.sha256(f"{prompt}\0{index}".encode()).digest()
+        gradient = Image.linear_gradient("L").resize((width, height))
+        color = Image.new("RGB", (width, height), tuple(seed[:3]))
+        image = Image.merge("RGB", (gradient, color.getchannel(1), color.getchannel(2)))
+        draw = ImageDraw.Draw(image)
+        draw.text((24, 24), "imagegen sandbox", fill=(255, 255, 255))
+        draw.text((24, 48), prompt[:120], fill=(255, 255, 255))
+    out = io.BytesIO()
+    if fmt == "jpeg":
+        image.save(out, "JPEG", quality=85)
+    else:
+        image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG whose header declares a huge image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 20, 20)).save(out, "GIF")
+    return out.getvalue()

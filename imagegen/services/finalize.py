@@ -1,0 +1,195 @@
+"""Storing a finished job's results: download, verify, store, attach.
+
+One worker at a time holds a job in ``finalizing`` through a lease numbered
+by ``finalize_attempts``. Files go to deterministic names, so a retried or
+reclaimed finalize overwrites rather than duplicates; the assets and the
+``succeeded`` transition commit together, and only if the lease is still
+this worker's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import conf, signals
+from ..adapters import StoredOutput, get_adapter
+from ..choices import Status
+from ..exceptions import FetchError, ImageRejectedError
+from ..fetching import FetchPolicy, download
+from ..imaging import verify_image
+from ..models import GenerationJob
+from ..providers import get_provider
+from ..storage import get_storage, output_name, save_file
+from .jobs import fail
+from .transitions import send_after_commit
+
+logger = logging.getLogger("imagegen")
+
+
+class LeaseLostError(Exception):
+    """Another worker took over this finalize; this one must not commit."""
+
+
+def finalize(job_id: Any) -> str:
+    """Store a job's results and mark it succeeded. Returns what happened.
+
+    Raises :class:`FetchError` (retryable) or storage errors for the task to
+    retry; unusable results fail the job here.
+    """
+    attempt = _claim(job_id)
+    if attempt is None:
+        return "not-claimed"
+    job = GenerationJob.objects.get(pk=job_id)
+    if attempt > conf.get_setting("FINALIZE_MAX_ATTEMPTS"):
+        _fail(
+            job,
+            attempt,
+            "STORE_FAILED",
+            _("The results could not be stored after several attempts."),
+        )
+        return "failed"
+    if not job.result_urls:
+        _fail(job, attempt, "NO_RESULTS", _("The provider reported success but sent no images."))
+        return "failed"
+    try:
+        outputs = [_store(job, index, url) for index, url in enumerate(job.result_urls)]
+    except (ImageRejectedError, FetchError) as exc:
+        if isinstance(exc, FetchError) and exc.retryable:
+            _release(job.pk, attempt)
+            raise
+        _fail(job, attempt, "BAD_RESULT", _("The result could not be used: %(e)s") % {"e": exc})
+        return "failed"
+    except Exception:
+        _release(job.pk, attempt)
+        raise
+    try:
+        with transaction.atomic():
+            _complete(job, attempt, outputs)
+    except LeaseLostError:
+        logger.info("Finalize of job %s lost its lease; another worker owns it.", job.pk)
+        return "lease-lost"
+    return "succeeded"
+
+
+def _claim(job_id: Any) -> int | None:
+    now = timezone.now()
+    lease = timedelta(seconds=conf.get_setting("FINALIZE_LEASE"))
+    claimed = (
+        GenerationJob.objects.filter(pk=job_id, status=Status.FINALIZING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            finalize_attempts=F("finalize_attempts") + 1,
+            lease_until=now + lease,
+            next_poll_at=now + lease,
+            updated_at=now,
+        )
+    )
+    if not claimed:
+        return None
+    return GenerationJob.objects.values_list("finalize_attempts", flat=True).get(pk=job_id)
+
+
+def _owned(job_id: Any, attempt: int):
+    return GenerationJob.objects.filter(
+        pk=job_id, status=Status.FINALIZING, finalize_attempts=attempt
+    )
+
+
+def _release(job_id: Any, attempt: int) -> None:
+    """Give the job back at once so a retry need not wait for the lease to run out."""
+    _owned(job_id, attempt).update(lease_until=None, updated_at=timezone.now())
+
+
+def _fail(job: GenerationJob, attempt: int, code: str, message: str) -> None:
+    if fail(
+        job.pk,
+        code,
+        message,
+        from_statuses=[Status.FINALIZING],
+        extra_filter=Q(finalize_attempts=attempt),
+    ):
+        _remove_files(job)
+
+
+def _store(job: GenerationJob, index: int, url: str) -> StoredOutput:
+    provider = get_provider(job.provider)
+    with download(url, fetch_policy(provider)) as fetched:
+        image = verify_image(
+            fetched.path,
+            max_pixels=conf.get_setting("MAX_IMAGE_PIXELS"),
+            declared_type=fetched.content_type,
+        )
+        digest = _sha256(fetched.path)
+        name = save_file(output_name(job, index, image.extension), fetched.path, image.content_type)
+        return StoredOutput(
+            index=index,
+            name=name,
+            width=image.width,
+            height=image.height,
+            size=fetched.size,
+            sha256=digest,
+            content_type=image.content_type,
+        )
+
+
+def fetch_policy(provider: Any) -> FetchPolicy:
+    """Download rules for a provider's result URLs, from settings."""
+    hosts = provider.allowed_result_hosts
+    if hosts is not None:
+        hosts = tuple(hosts) + tuple(conf.get_setting("ALLOWED_RESULT_HOSTS"))
+    allow_private = provider.allow_private_hosts or conf.get_setting("ALLOW_PRIVATE_HOSTS")
+    return FetchPolicy(
+        allowed_hosts=hosts,
+        allow_private=allow_private,
+        # A local server (the sandbox) listens on an arbitrary port.
+        allowed_ports=None if allow_private else (80, 443),
+        max_bytes=conf.get_setting("MAX_DOWNLOAD_BYTES"),
+        total_timeout=float(conf.get_setting("DOWNLOAD_TIMEOUT")),
+    )
+
+
+def _complete(job: GenerationJob, attempt: int, outputs: list[StoredOutput]) -> None:
+    now = timezone.now()
+    if not _owned(job.pk, attempt).update(
+        status=Status.SUCCEEDED,
+        completed_at=now,
+        lease_until=None,
+        next_poll_at=None,
+        charged_cost=job.estimated_cost,
+        error_code="",
+        error_message="",
+        updated_at=now,
+    ):
+        raise LeaseLostError
+    adapter = get_adapter()
+    assets = [adapter.create_asset(job, output) for output in outputs]
+    send_after_commit(signals.job_succeeded, job.pk, assets=assets)
+
+
+def _remove_files(job: GenerationJob) -> None:
+    """Delete files a failed finalize may have written (no asset points at them)."""
+    storage = get_storage()
+    for index in range(len(job.result_urls)):
+        for extension in ("png", "jpg", "webp"):
+            name = output_name(job, index, extension)
+            try:
+                if storage.exists(name):
+                    storage.delete(name)
+            except Exception:
+                logger.warning("Could not remove orphan %s", name, exc_info=True)
+
+
+def _sha256(path: Any) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,426 @@
+"""Creating jobs and moving them through submission, progress and failure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import conf, scheduling, signals, tokens
+from ..choices import IN_FLIGHT, AspectRatio, Mode, Resolution, Status, TaskStatus
+from ..exceptions import OutcomeUnknownError, PermanentError, ProviderError, UnsafeURLError
+from ..fetching import FetchPolicy, check_url
+from ..models import GenerationJob
+from ..providers import GenerationRequest, Provider, TaskState, get_provider
+from .transitions import enqueue, send_after_commit, transition
+
+logger = logging.getLogger("imagegen")
+
+#: How long one submit attempt may hold a queued job (longer than any HTTP timeout).
+SUBMIT_LEASE = timedelta(seconds=120)
+#: How long a claimed poll holds a job before the sweeper may claim it again.
+POLL_LEASE = timedelta(seconds=60)
+
+
+def create_job(
+    *,
+    prompt: str,
+    mode: str = Mode.TEXT_TO_IMAGE,
+    resolution: str = Resolution.R1K,
+    aspect_ratio: str = AspectRatio.AUTO,
+    reference_urls: Sequence[str] = (),
+    reference_images: Sequence[Any] = (),
+    provider: str | None = None,
+    user: Any = None,
+    target: Any = None,
+    retry_of: GenerationJob | None = None,
+) -> GenerationJob:
+    """Validate and save a job; its submission is enqueued when the transaction commits.
+
+    Raises :class:`django.core.exceptions.ValidationError` (with per-field
+    messages) for input the provider would refuse; nothing is saved then.
+    """
+    backend = get_provider(provider)
+    reference_urls = [str(url).strip() for url in reference_urls]
+    reference_images = list(reference_images)
+    _validate(backend, prompt, mode, resolution, aspect_ratio, reference_urls, reference_images)
+    now = timezone.now()
+    job = GenerationJob(
+        provider=backend.name,
+        model=backend.model,
+        mode=mode,
+        prompt=prompt,
+        reference_urls=reference_urls,
+        resolution=resolution,
+        aspect_ratio=aspect_ratio,
+        status=Status.QUEUED,
+        deadline_at=now + timedelta(seconds=conf.get_setting("JOB_TIMEOUT")),
+        # If the submit message is lost, the sweeper sends it again after this.
+        next_poll_at=now + timedelta(seconds=conf.get_setting("SUBMIT_GRACE")),
+        estimated_cost=conf.price(backend.name, backend.model, resolution),
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        retry_of=retry_of,
+    )
+    if target is not None:
+        job.target_content_type = ContentType.objects.get_for_model(target)
+        job.target_object_id = str(target.pk)
+    job.callback_token_hash = tokens.hash_token(tokens.callback_token(job.pk))
+    job.save()
+    if reference_images:
+        job.reference_images.set(reference_images)
+    from ..tasks import submit_job
+
+    enqueue(submit_job, str(job.pk))
+    return job
+
+
+def _validate(
+    backend: Provider,
+    prompt: str,
+    mode: str,
+    resolution: str,
+    aspect_ratio: str,
+    reference_urls: list[str],
+    reference_images: list[Any],
+) -> None:
+    caps = backend.capabilities
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        add("prompt", _("Enter a prompt."))
+    elif len(prompt) > caps.max_prompt_length:
+        add(
+            "prompt",
+            _("The prompt has %(n)d characters; the limit is %(max)d.")
+            % {"n": len(prompt), "max": caps.max_prompt_length},
+        )
+    elif any(ord(c) < 32 and c not in "\n\r\t" for c in prompt):
+        add("prompt", _("The prompt contains control characters."))
+    if mode not in caps.modes:
+        add("mode", _("Unsupported mode %(v)r.") % {"v": mode})
+    if resolution not in caps.resolutions:
+        add("resolution", _("Unsupported resolution %(v)r.") % {"v": resolution})
+    if aspect_ratio not in caps.aspect_ratios:
+        add("aspect_ratio", _("Unsupported aspect ratio %(v)r.") % {"v": aspect_ratio})
+    count = len(reference_urls) + len(reference_images)
+    if mode == Mode.IMAGE_TO_IMAGE and count == 0:
+        add("reference_urls", _("Image-to-image needs at least one reference image."))
+    if mode == Mode.TEXT_TO_IMAGE and count:
+        add("reference_urls", _("Text-to-image takes no reference images."))
+    if count > caps.max_references:
+        add(
+            "reference_urls",
+            _("At most %(max)d reference images; %(n)d given.")
+            % {"max": caps.max_references, "n": count},
+        )
+    policy = FetchPolicy(allowed_ports=None)
+    for url in reference_urls:
+        try:
+            check_url(url, policy)
+        except UnsafeURLError as exc:
+            add("reference_urls", exc.message)
+    if errors:
+        raise ValidationError(errors)
+
+
+def callback_url(job: GenerationJob) -> str | None:
+    """The URL the provider calls back, or None when callbacks are off."""
+    base = conf.get_setting("CALLBACK_BASE_URL")
+    if not base or not get_provider(job.provider).capabilities.supports_callback:
+        return None
+    path = reverse(
+        "imagegen:callback",
+        kwargs={
+            "provider": job.provider,
+            "job_id": job.pk,
+            "token": tokens.callback_token(job.pk),
+        },
+    )
+    return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+
+
+def submit(job_id: Any) -> str:
+    """Submit a queued job to its provider. Returns what happened.
+
+    Raises :class:`TransientError` for the task to retry later; permanent
+    provider errors fail the job here. Only one worker at a time submits a
+    job: the claim takes a lease, so a duplicate submit message is a no-op.
+    """
+    now = timezone.now()
+    claimed = (
+        GenerationJob.objects.filter(pk=job_id, status=Status.QUEUED)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            lease_until=now + SUBMIT_LEASE,
+            next_poll_at=now + SUBMIT_LEASE,
+            submit_attempts=F("submit_attempts") + 1,
+            updated_at=now,
+        )
+    )
+    if not claimed:
+        return "not-claimed"
+    job = GenerationJob.objects.get(pk=job_id)
+    if job.deadline_at <= now:
+        expire(job.pk)
+        return "expired"
+    backend = get_provider(job.provider)
+    request = GenerationRequest(
+        mode=job.mode,
+        prompt=job.prompt,
+        resolution=job.resolution,
+        aspect_ratio=job.aspect_ratio,
+        image_urls=tuple(reference_image_urls(job)),
+        callback_url=callback_url(job),
+    )
+    try:
+        submission = backend.submit(request)
+    except OutcomeUnknownError as exc:
+        return _submit_uncertain(job, backend, exc)
+    except PermanentError as exc:
+        fail(job.pk, exc.code or "SUBMIT_REFUSED", exc.message, from_statuses=[Status.QUEUED])
+        return "failed"
+    except ProviderError as exc:
+        return _submit_retry_later(job, exc)
+    return _submitted(job, backend, submission.task_id, request.callback_url is not None)
+
+
+def _submitted(job: GenerationJob, backend: Provider, task_id: str, callbacks: bool) -> str:
+    now = timezone.now()
+    first = scheduling.first_poll_delay(backend.latency(job.resolution), callbacks=callbacks)
+    moved = transition(
+        job.pk,
+        [Status.QUEUED],
+        status=Status.SUBMITTED,
+        provider_task_id=task_id,
+        submitted_at=now,
+        lease_until=None,
+        next_poll_at=scheduling.clamp(now + scheduling.seconds(first), job.deadline_at),
+        error_code="",
+        error_message="",
+    )
+    if not moved:
+        # A callback (which carries the task id) got here first, or the job was
+        # canceled meanwhile: either way the provider task is accounted for.
+        GenerationJob.objects.filter(pk=job.pk, provider_task_id__isnull=True).update(
+            provider_task_id=task_id
+        )
+        return "superseded"
+    send_after_commit(signals.job_submitted, job.pk)
+    return "submitted"
+
+
+def _submit_uncertain(job: GenerationJob, backend: Provider, exc: ProviderError) -> str:
+    """The provider may have accepted the task; no answer came back.
+
+    Resubmitting now could pay twice. With callbacks on, a task that was
+    accepted will call back (with this job's token) within its latency, so
+    the job waits that long before the sweeper submits again. Without
+    callbacks there is no way to find the task, so it is resubmitted soon.
+    """
+    now = timezone.now()
+    wait = 0.0
+    if callback_url(job):
+        wait = scheduling.first_poll_delay(backend.latency(job.resolution), callbacks=True)
+    until = scheduling.clamp(now + scheduling.seconds(wait), job.deadline_at)
+    transition(
+        job.pk,
+        [Status.QUEUED],
+        lease_until=until,
+        next_poll_at=until,
+        error_code="SUBMIT_UNCERTAIN",
+        error_message=str(exc),
+    )
+    logger.warning("Submission of job %s has an unknown outcome: %s", job.pk, exc)
+    return "uncertain"
+
+
+def _submit_retry_later(job: GenerationJob, exc: ProviderError) -> str:
+    if job.submit_attempts >= conf.get_setting("SUBMIT_MAX_ATTEMPTS"):
+        fail(
+            job.pk,
+            exc.code or "SUBMIT_FAILED",
+            _("Submission failed after %(n)d attempts: %(error)s")
+            % {"n": job.submit_attempts, "error": exc.message},
+            from_statuses=[Status.QUEUED],
+        )
+        return "failed"
+    transition(
+        job.pk, [Status.QUEUED], lease_until=None, error_code=exc.code, error_message=str(exc)
+    )
+    raise exc
+
+
+def reference_image_urls(job: GenerationJob) -> list[str]:
+    """URLs of all reference images: given URLs, then stored assets' URLs."""
+    urls = list(job.reference_urls)
+    base = conf.get_setting("CALLBACK_BASE_URL") or ""
+    for image in job.reference_images.all():
+        url = image.file.url
+        urls.append(urljoin(base, url) if base else url)
+    return urls
+
+
+def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
+    """Apply a provider's report (callback or poll) to a job. Returns the outcome:
+
+    ``"advanced"`` when the job moved, ``"stale"`` when the report changes
+    nothing (a duplicate, an older state, a job already finished).
+    """
+    task_match = Q(provider_task_id=state.task_id) | Q(provider_task_id__isnull=True)
+    base = GenerationJob.objects.filter(task_match, pk=job_id)
+    now = timezone.now()
+    if state.status == TaskStatus.PROCESSING:
+        moved = base.filter(status=Status.SUBMITTED).update(
+            status=Status.RUNNING, started_at=now, updated_at=now
+        )
+        return "advanced" if moved else "stale"
+    if state.status == TaskStatus.SUCCESS:
+        lease = timedelta(seconds=conf.get_setting("FINALIZE_LEASE"))
+        moved = base.filter(status__in=[Status.QUEUED, *IN_FLIGHT]).update(
+            status=Status.FINALIZING,
+            provider_task_id=state.task_id,
+            result_urls=[o.url for o in state.outputs if o.url],
+            provider_completed_at=_from_ms(state.completed_at_ms) or now,
+            provider_cost_time_ms=state.cost_time_ms,
+            lease_until=None,
+            # If the finalize message is lost, the sweeper sends it again then.
+            next_poll_at=now + lease,
+            updated_at=now,
+        )
+        if not moved:
+            return "stale"
+        from ..tasks import finalize_job
+
+        enqueue(finalize_job, str(job_id))
+        return "advanced"
+    if state.status == TaskStatus.FAILED:
+        moved = fail(
+            job_id,
+            state.error_code or "FAILED",
+            state.error_message,
+            from_statuses=[Status.QUEUED, *IN_FLIGHT],
+            extra_filter=task_match,
+        )
+        return "advanced" if moved else "stale"
+    return "stale"
+
+
+def poll(job_id: Any, expected_polls: int | None = None) -> str:
+    """Ask the provider for a job's state and apply it.
+
+    ``expected_polls`` is the poll count the sweeper saw when it claimed the
+    job: a second delivery of the same poll message finds the count moved on
+    and does nothing.
+    """
+    now = timezone.now()
+    claim = GenerationJob.objects.filter(
+        pk=job_id, status__in=list(IN_FLIGHT), provider_task_id__isnull=False
+    )
+    if expected_polls is not None:
+        claim = claim.filter(poll_count=expected_polls)
+    job = claim.first()
+    if job is None:
+        return "not-claimed"
+    waited = (now - (job.submitted_at or job.created_at)).total_seconds()
+    next_at = scheduling.clamp(
+        now + scheduling.seconds(scheduling.next_poll_delay(waited)), job.deadline_at
+    )
+    if not claim.filter(poll_count=job.poll_count).update(
+        poll_count=F("poll_count") + 1, next_poll_at=next_at, updated_at=now
+    ):
+        return "not-claimed"
+    backend = get_provider(job.provider)
+    try:
+        state = backend.fetch(job.provider_task_id)
+    except PermanentError as exc:
+        message = exc.message
+        if exc.status_code == 404:
+            message = _("The provider no longer knows this task.")
+        fail(job.pk, exc.code or "POLL_FAILED", message, from_statuses=list(IN_FLIGHT))
+        return "failed"
+    return apply_update(job.pk, state, source="poll")
+
+
+def fail(
+    job_id: Any,
+    code: str,
+    message: str,
+    *,
+    from_statuses: Sequence[str],
+    extra_filter: Q | None = None,
+) -> bool:
+    """Mark a job failed (if it is in ``from_statuses``) and send ``job_failed``."""
+    now = timezone.now()
+    qs = GenerationJob.objects.filter(pk=job_id, status__in=list(from_statuses))
+    if extra_filter is not None:
+        qs = qs.filter(extra_filter)
+    moved = qs.update(
+        status=Status.FAILED,
+        error_code=str(code)[:64],
+        error_message=str(message)[:2000],
+        completed_at=now,
+        next_poll_at=None,
+        lease_until=None,
+        updated_at=now,
+    )
+    if moved:
+        send_after_commit(signals.job_failed, job_id)
+    return bool(moved)
+
+
+def cancel(job_id: Any) -> bool:
+    """Cancel a job that has not finished; False if it already had."""
+    moved = transition(
+        job_id,
+        [Status.QUEUED, *IN_FLIGHT],
+        status=Status.CANCELED,
+        completed_at=timezone.now(),
+        next_poll_at=None,
+        lease_until=None,
+    )
+    if moved:
+        send_after_commit(signals.job_canceled, job_id)
+    return moved
+
+
+def expire(job_id: Any) -> bool:
+    """Expire a job past its deadline that is still waiting on its provider."""
+    now = timezone.now()
+    moved = (
+        GenerationJob.objects.filter(
+            pk=job_id, status__in=[Status.QUEUED, *IN_FLIGHT], deadline_at__lte=now
+        ).update(
+            status=Status.EXPIRED,
+            error_code="EXPIRED",
+            error_message=_("The provider did not finish before the deadline."),
+            completed_at=now,
+            next_poll_at=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        == 1
+    )
+    if moved:
+        send_after_commit(signals.job_expired, job_id)
+    return moved
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

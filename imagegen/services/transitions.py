@@ -1,0 +1,62 @@
+"""The primitives every state change is built from.
+
+A transition is one conditional UPDATE (``WHERE status IN (...)``): of two
+racing writers exactly one sees a row updated, whatever the isolation level.
+Side effects (tasks, signals) are deferred to ``on_commit`` so a rolled-back
+change sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from ..models import GenerationJob
+
+logger = logging.getLogger("imagegen")
+
+
+def transition(job_id: Any, from_statuses: Iterable[str], **changes: Any) -> bool:
+    """Apply ``changes`` if the job is in one of ``from_statuses``; True if it was."""
+    changes.setdefault("updated_at", timezone.now())
+    updated = GenerationJob.objects.filter(pk=job_id, status__in=list(from_statuses)).update(
+        **changes
+    )
+    return updated == 1
+
+
+def enqueue(task: Any, *args: Any) -> None:
+    """Send ``task`` after the current transaction commits.
+
+    A broker that is down at that moment must not fail the caller (a callback
+    must still answer 200): the job stays due in the database and the sweeper
+    sends the task again.
+    """
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except Exception:
+            logger.warning(
+                "Could not enqueue %s for %s; the sweeper will retry.",
+                task.name,
+                args[0] if args else "",
+                exc_info=True,
+            )
+
+    transaction.on_commit(send)
+
+
+def send_after_commit(signal: Signal, job_id: Any, **kwargs: Any) -> None:
+    """Send ``signal`` with the job as it is after commit."""
+
+    def send() -> None:
+        job = GenerationJob.objects.get(pk=job_id)
+        signal.send_robust(sender=GenerationJob, job=job, **kwargs)
+
+    transaction.on_commit(send)

@@ -1,0 +1,92 @@
+"""Celery tasks: thin wrappers around :mod:`imagegen.services`.
+
+Arguments are job ids only (never model instances, never secrets). Every
+task acknowledges late and is re-queued if its worker dies, and every task
+is safe to run twice: the services claim the job with a conditional UPDATE
+before doing anything. Countdowns stay short (``IMAGEGEN["MAX_COUNTDOWN"]``);
+long waits are the sweeper's, driven by ``next_poll_at`` in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+
+from . import conf, services
+from .exceptions import FetchError, TransientError
+
+logger = logging.getLogger("imagegen")
+
+COMMON = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+}
+
+
+def retry_delay(retries: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, at least ``retry_after``, capped."""
+    cap = float(conf.get_setting("MAX_COUNTDOWN"))
+    delay = random.uniform(0.5, 1.0) * min(cap, 2.0 * 2**retries)
+    if retry_after:
+        delay = max(delay, retry_after)
+    return min(cap, delay)
+
+
+@shared_task(
+    name="imagegen.submit_job",
+    bind=True,
+    max_retries=None,
+    soft_time_limit=100,
+    time_limit=120,
+    **COMMON,
+)
+def submit_job(self, job_id: str) -> str:
+    """Submit a queued job; transient provider errors retry with backoff
+    (the service fails the job after ``SUBMIT_MAX_ATTEMPTS``)."""
+    try:
+        return services.submit(job_id)
+    except TransientError as exc:
+        raise self.retry(
+            countdown=retry_delay(self.request.retries, exc.retry_after), exc=exc
+        ) from None
+
+
+@shared_task(name="imagegen.poll_job", soft_time_limit=50, time_limit=60, **COMMON)
+def poll_job(job_id: str, expected_polls: int | None = None) -> str:
+    """Poll the provider once. A transient failure is not retried here: the
+    next poll is already scheduled in the database."""
+    try:
+        return services.poll(job_id, expected_polls)
+    except TransientError as exc:
+        logger.info("Poll of job %s failed, will poll again: %s", job_id, exc)
+        return "transient-error"
+
+
+@shared_task(
+    name="imagegen.finalize_job",
+    bind=True,
+    max_retries=None,
+    soft_time_limit=240,
+    time_limit=280,
+    **COMMON,
+)
+def finalize_job(self, job_id: str) -> str:
+    """Download, verify and store a finished job's results. Failures retry
+    with backoff; the service fails the job after ``FINALIZE_MAX_ATTEMPTS``."""
+    try:
+        return services.finalize(job_id)
+    except FetchError as exc:
+        raise self.retry(countdown=retry_delay(self.request.retries), exc=exc) from None
+    except Exception as exc:
+        # Storage and database errors: the lease was released, so try again.
+        logger.warning("Finalize of job %s failed, retrying: %r", job_id, exc)
+        raise self.retry(countdown=retry_delay(self.request.retries), exc=exc) from None
+
+
+@shared_task(name="imagegen.sweep", soft_time_limit=50, time_limit=60, **COMMON)
+def sweep() -> dict[str, int]:
+    """Expire, re-send and poll due jobs (run by beat every few seconds)."""
+    return dict(services.sweep())

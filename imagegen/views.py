@@ -1,0 +1,75 @@
+"""HTTP endpoints: the provider callback receiver and the job status JSON."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from . import conf, services
+from .models import GenerationJob, WebhookDelivery
+from .serializers import job_status
+
+logger = logging.getLogger("imagegen")
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+@transaction.non_atomic_requests
+def callback(request: HttpRequest, provider: str, job_id, token: str) -> JsonResponse:
+    """Receive a provider's callback for one job (authenticated by the URL token).
+
+    Answers 200 when accepted or a duplicate, 400 malformed, 403 wrong token,
+    404 unknown job, 413 too large, 503 when the database is unavailable (so
+    the provider or the poller tries again). Only ``REMOTE_ADDR`` is recorded:
+    forwarded-for headers are client-controlled and never trusted.
+    """
+    remote_addr = request.META.get("REMOTE_ADDR")
+    limit = int(conf.get_setting("MAX_CALLBACK_BYTES"))
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    try:
+        if declared > limit:
+            services.callbacks.record_delivery(
+                provider,
+                str(job_id),
+                body=b"",
+                headers=request.headers,
+                remote_addr=remote_addr,
+                outcome=WebhookDelivery.Outcome.TOO_LARGE,
+                status_code=413,
+            )
+            return _answer(413, "Body too large.")
+        body = request.read(limit + 1)
+        if len(body) > limit:
+            return _answer(413, "Body too large.")
+        result = services.handle_callback(
+            provider, str(job_id), token, body, request.headers, remote_addr
+        )
+    except DatabaseError:
+        logger.exception("Database unavailable while receiving a callback for %s", job_id)
+        return _answer(503, "Temporarily unavailable.")
+    return _answer(result.status_code, result.message)
+
+
+def _answer(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"code": status, "message": message}, status=status)
+
+
+@require_GET
+def status(request: HttpRequest, job_id) -> JsonResponse:
+    """A job's status as JSON, for the admin's live progress (staff with view permission)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Authentication required."}, status=401)
+    if not request.user.has_perm("imagegen.view_generationjob"):
+        return JsonResponse({"error": "Permission denied."}, status=403)
+    job = get_object_or_404(GenerationJob, pk=job_id)
+    return JsonResponse(job_status(job))

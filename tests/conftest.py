@@ -1,0 +1,136 @@
+"""Fixtures that start real servers: the sandbox, a Celery worker on a real
+broker, moto's S3 server. A test that needs a server that is not running is
+skipped with the reason, except under CI=true, where it fails."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings as django_settings
+
+from imagegen.sandbox import SandboxConfig, SandboxServer
+
+CI = os.environ.get("CI") == "true"
+
+#: Sandbox latency in tests, and the provider's matching expectation.
+TEST_LATENCY = {"1k": (0.3, 0.8), "2k": (0.3, 0.8), "4k": (0.3, 0.8)}
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str) -> None:
+    """Skip (or under CI fail) when the server behind ``url`` does not answer."""
+    parts = urlsplit(url)
+    default_ports = {"redis": 6379, "amqp": 5672, "postgres": 5432, "http": 80}
+    port = parts.port or default_ports.get(parts.scheme, 0)
+    if reachable(parts.hostname or "127.0.0.1", port):
+        return
+    message = f"{name} is not reachable at {parts.hostname}:{port}"
+    if CI:
+        pytest.fail(f"{message}; under CI=true service-backed tests must run.")
+    pytest.skip(message)
+
+
+def require_postgres() -> None:
+    """Skip tests that need PostgreSQL's row locks when the suite runs on SQLite."""
+    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        if CI and django_settings.TEST_DB == "postgres":
+            pytest.fail("PostgreSQL expected under CI.")
+        pytest.skip("needs PostgreSQL (row locks, SKIP LOCKED); this run uses SQLite")
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Return ``predicate()`` once truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def pytest_report_header(config: Any) -> list[str]:
+    return [
+        f"imagegen test database: {django_settings.TEST_DB}, "
+        f"broker: {django_settings.TEST_BROKER}, CI={CI}"
+    ]
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer(config=SandboxConfig(latency=(0.3, 0.6))) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
+    """The session's sandbox with its tasks and counters cleared."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def imagegen_settings(settings: Any, sandbox: SandboxServer) -> dict[str, Any]:
+    """IMAGEGEN pointing at the test sandbox, on a fast time scale, callbacks off."""
+    settings.IMAGEGEN = {
+        "PROVIDER": "sandbox",
+        "PROVIDERS": {"sandbox": {"BASE_URL": sandbox.api_url, "LATENCY": TEST_LATENCY}},
+        "POLL_MIN_INTERVAL": 0.2,
+        "POLL_MAX_INTERVAL": 1.0,
+        "SUBMIT_GRACE": 5,
+        "FINALIZE_LEASE": 30,
+        "MAX_COUNTDOWN": 2,
+    }
+    return settings.IMAGEGEN
+
+
+@pytest.fixture
+def callbacks_on(imagegen_settings: dict[str, Any], live_server: Any, settings: Any) -> str:
+    """Turn callbacks on, delivered to the live test server."""
+    settings.IMAGEGEN = {**imagegen_settings, "CALLBACK_BASE_URL": live_server.url}
+    return live_server.url
+
+
+@pytest.fixture
+def celery_worker(transactional_db: Any) -> Iterator[Any]:
+    """A real Celery worker (threads pool, concurrency 2) consuming from the
+    test broker (Redis, or RabbitMQ with IMAGEGEN_TEST_BROKER=amqp)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from project.celery import app
+
+    require_service(f"{django_settings.TEST_BROKER} broker", django_settings.CELERY_BROKER_URL)
+    app.control.purge()
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def sweeper() -> Callable[[], Any]:
+    """Run the sweeper once, as beat would."""
+    from imagegen import services
+
+    return services.sweep

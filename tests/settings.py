@@ -1,0 +1,66 @@
+"""Test settings: the example site's, on PostgreSQL or SQLite.
+
+``IMAGEGEN_TEST_DB=postgres`` (the default when PostgreSQL answers on
+127.0.0.1:5432, and always under CI=true) or ``sqlite``.
+"""
+
+import os
+import socket
+import tempfile
+
+from project.settings import *  # noqa: F403
+
+PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("PGPORT", "5432"))
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+_default_db = (
+    "postgres" if os.environ.get("CI") == "true" or _reachable(PG_HOST, PG_PORT) else "sqlite"
+)
+TEST_DB = os.environ.get("IMAGEGEN_TEST_DB", _default_db)
+
+if TEST_DB == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "postgres",
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "HOST": PG_HOST,
+            "PORT": str(PG_PORT),
+            "TEST": {"NAME": f"test_imagegen_{os.getpid()}"},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(tempfile.gettempdir(), "imagegen-test.sqlite3"),
+            "OPTIONS": {"timeout": 20},
+        }
+    }
+
+DEBUG = False
+MEDIA_ROOT = tempfile.mkdtemp(prefix="imagegen-test-media-")
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+BROKERS = {
+    "redis": os.environ.get("IMAGEGEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    "amqp": os.environ.get("IMAGEGEN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+}
+TEST_BROKER = os.environ.get("IMAGEGEN_TEST_BROKER", "redis")
+CELERY_BROKER_URL = BROKERS[TEST_BROKER]
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+IMAGEGEN = {
+    "PROVIDER": "sandbox",
+    "PROVIDERS": {"sandbox": {"BASE_URL": "http://127.0.0.1:9/api/v1"}},
+}

@@ -1,0 +1,82 @@
+"""System checks and the settings accessor."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagegen import conf
+from imagegen.checks import check_settings
+from imagegen.exceptions import ImagegenConfigurationError
+from imagegen.providers import get_provider
+
+
+def ids(settings_value, settings, **extra):
+    settings.IMAGEGEN = settings_value
+    for key, value in extra.items():
+        setattr(settings, key, value)
+    return {message.id for message in check_settings()}
+
+
+def test_defaults_warn_about_sandbox_and_polling_only(settings):
+    settings.DEBUG = False
+    found = ids({}, settings)
+    assert {"imagegen.W001", "imagegen.W003"} <= found
+    assert not any(i.startswith("imagegen.E") for i in found)
+
+
+def test_unknown_key_is_an_error(settings):
+    assert "imagegen.E002" in ids({"JOB_TIMOUT": 5}, settings)
+
+
+@pytest.mark.parametrize("value", [0, -1, "600", None, True])
+def test_non_positive_number_is_an_error(settings, value):
+    assert "imagegen.E003" in ids({"JOB_TIMEOUT": value}, settings)
+
+
+def test_unknown_provider_is_an_error(settings):
+    assert "imagegen.E004" in ids({"PROVIDER": "nope"}, settings)
+
+
+def test_real_provider_without_key_is_an_error(settings):
+    assert "imagegen.E005" in ids({"PROVIDER": "apixo"}, settings)
+    found = ids({"PROVIDER": "apixo", "PROVIDERS": {"apixo": {"API_KEY": "k"}}}, settings)
+    assert "imagegen.E005" not in found
+
+
+def test_bad_callback_base_is_an_error(settings):
+    assert "imagegen.E008" in ids({"CALLBACK_BASE_URL": "example.com"}, settings)
+    assert "imagegen.E008" not in ids({"CALLBACK_BASE_URL": "https://example.com"}, settings)
+
+
+def test_countdown_must_fit_visibility_timeout(settings):
+    # C6/O1: a countdown longer than half the visibility timeout gets redelivered.
+    found = ids({}, settings, CELERY_BROKER_TRANSPORT_OPTIONS={"visibility_timeout": 300})
+    assert "imagegen.E009" in found
+    assert "imagegen.E009" not in ids({}, settings, CELERY_BROKER_TRANSPORT_OPTIONS={})
+
+
+def test_unknown_setting_name_raises_configuration_error():
+    with pytest.raises(ImagegenConfigurationError):
+        conf.get_setting("NOT_A_SETTING")
+
+
+def test_provider_options_merge_over_defaults(settings):
+    settings.IMAGEGEN = {"PROVIDERS": {"apixo": {"API_KEY": "secret-key"}}}
+    provider = get_provider("apixo")
+    assert provider.base_url == "https://api.apixo.ai/api/v1"
+    assert provider.model == "gpt-image-2"
+    assert "secret-key" not in repr(provider)
+
+
+def test_custom_provider_needs_a_class(settings):
+    settings.IMAGEGEN = {"PROVIDERS": {"mine": {"BASE_URL": "https://x"}}}
+    with pytest.raises(ImagegenConfigurationError, match="CLASS"):
+        get_provider("mine")
+    settings.IMAGEGEN = {"PROVIDERS": {"mine": {"CLASS": "builtins.dict"}}}
+    with pytest.raises(ImagegenConfigurationError, match="subclass"):
+        get_provider("mine")
+
+
+def test_prices():
+    assert str(conf.price("apixo", "gpt-image-2", "4k")) == "0.08"
+    assert conf.price("apixo", "unknown-model", "1k") is None

@@ -1,0 +1,83 @@
+"""Storing results on S3 through django-storages, against moto's server."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+
+import pytest
+
+from imagegen import services
+from imagegen.choices import Status
+from imagegen.models import GeneratedImage
+from imagegen.storage import get_storage, save_file
+
+from .test_services import run_to_end
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
+moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(settings, s3_endpoint, monkeypatch):
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="imagegen-test")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "imagegen": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "imagegen-test",
+                "endpoint_url": s3_endpoint,
+                "region_name": "us-east-1",
+                "file_overwrite": True,
+            },
+        },
+    }
+    yield client
+    for obj in client.list_objects_v2(Bucket="imagegen-test").get("Contents", []):
+        client.delete_object(Bucket="imagegen-test", Key=obj["Key"])
+    client.delete_bucket(Bucket="imagegen-test")
+
+
+def test_result_is_stored_on_s3_with_bytes_and_type(imagegen_settings, s3_storage, sandbox):
+    job = run_to_end(services.create_job(prompt="an S3 bucket of paint [sandbox:format=jpeg]"))
+    assert job.status == Status.SUCCEEDED, job.error_message
+    image = GeneratedImage.objects.get(job=job)
+    key = f"imagegen/{job.created_at:%Y/%m}/{job.pk}/0.jpg"
+    assert image.file.name == key
+    head = s3_storage.head_object(Bucket="imagegen-test", Key=key)
+    assert head["ContentType"] == "image/jpeg"
+    body = s3_storage.get_object(Bucket="imagegen-test", Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == image.sha256
+    assert len(body) == image.size
+
+
+def test_repeated_store_overwrites_the_same_key(imagegen_settings, s3_storage, sandbox):
+    job = run_to_end(services.create_job(prompt="overwrite"))
+    image = GeneratedImage.objects.get(job=job)
+    local = get_storage().open(image.file.name).read()
+
+    with tempfile.NamedTemporaryFile(suffix=".png") as fh:
+        fh.write(local)
+        fh.flush()
+        assert save_file(image.file.name, fh.name, "image/png") == image.file.name
+    keys = [o["Key"] for o in s3_storage.list_objects_v2(Bucket="imagegen-test")["Contents"]]
+    assert keys == [image.file.name]
