@@ -98,11 +98,13 @@ def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
         )
         second = wait_for_job(second.pk, stream=stdout, timeout=options.timeout)
         _require_success(second)
-        stdout.write("\n")
-        for job in (first, second):
-            _report(job, stdout)
-        stdout.write(_stored_path(second) + "\n")
-        return second
+    # Reported after the worker and servers have stopped, so their shutdown
+    # messages cannot follow the last line (the stored image's path).
+    stdout.write("\n")
+    for job in (first, second):
+        _report(job, stdout)
+    stdout.write(_stored_path(second) + "\n")
+    return second
 
 
 def _require_success(job: GenerationJob) -> None:

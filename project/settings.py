@@ -111,7 +111,7 @@ if os.environ.get("IMAGEGEN_S3_BUCKET"):
     }
 
 # Celery: a file-system broker by default (no server), Redis or RabbitMQ via the URL.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):

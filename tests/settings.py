@@ -44,6 +44,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.path.join(tempfile.gettempdir(), "imagegen-test.sqlite3"),
+            # A file, not shared-cache memory: worker and live-server threads
+            # then wait on locks (timeout) instead of failing with "table is locked".
+            "TEST": {
+                "NAME": os.path.join(tempfile.gettempdir(), f"imagegen-test-{os.getpid()}.sqlite3")
+            },
             "OPTIONS": {"timeout": 20},
         }
     }
