@@ -5,7 +5,6 @@ skipped with the reason, except under CI=true, where it fails."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,18 +15,12 @@ from django.conf import settings as django_settings
 
 from imagegen.sandbox import SandboxConfig, SandboxServer
 
+from .settings import reachable
+
 CI = os.environ.get("CI") == "true"
 
 #: Sandbox latency in tests, and the provider's matching expectation.
 TEST_LATENCY = {"1k": (0.3, 0.8), "2k": (0.3, 0.8), "4k": (0.3, 0.8)}
-
-
-def reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def require_service(name: str, url: str) -> None:

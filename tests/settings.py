@@ -14,7 +14,8 @@ PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("PGPORT", "5432"))
 
 
-def _reachable(host: str, port: int) -> bool:
+def reachable(host: str, port: int) -> bool:
+    """Whether a TCP server answers at host:port (shared with conftest)."""
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
@@ -23,7 +24,7 @@ def _reachable(host: str, port: int) -> bool:
 
 
 _default_db = (
-    "postgres" if os.environ.get("CI") == "true" or _reachable(PG_HOST, PG_PORT) else "sqlite"
+    "postgres" if os.environ.get("CI") == "true" or reachable(PG_HOST, PG_PORT) else "sqlite"
 )
 TEST_DB = os.environ.get("IMAGEGEN_TEST_DB", _default_db)
 
