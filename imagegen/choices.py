@@ -44,6 +44,12 @@ class AspectRatio(models.TextChoices):
     TALL = "9:16", "9:16"
 
 
+class ReviewStatus(models.TextChoices):
+    NEW = "new", _("Not reviewed")
+    APPROVED = "approved", _("Approved")
+    DISCARDED = "discarded", _("Discarded")
+
+
 class TaskStatus(models.TextChoices):
     """A provider task's state, normalised across providers."""
 

@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     # {provider: {model: {resolution: price}}}; merged over provider defaults.
     "PRICES": {},
     "CURRENCY": "USD",
-    # Reserved for per-user and site budgets (see docs/settings.md).
+    # Spending limits in CURRENCY: USER_DAILY, USER_MONTHLY, SITE_MONTHLY (None: no limit).
     "BUDGETS": {},
     # Largest callback body accepted, in bytes.
     "MAX_CALLBACK_BYTES": 256 * 1024,
@@ -110,6 +110,13 @@ def get_setting(name: str) -> Any:
 def provider_names() -> list[str]:
     """Names of every configured provider (built-in and user-defined)."""
     return sorted(set(PROVIDER_DEFAULTS) | set(get_setting("PROVIDERS")))
+
+
+def configured_providers() -> list[str]:
+    """Providers editors may choose: the default one first, then ``PROVIDERS``' entries."""
+    names = [get_setting("PROVIDER")]
+    names += [name for name in sorted(get_setting("PROVIDERS")) if name not in names]
+    return names
 
 
 def provider_options(name: str) -> dict[str, Any]:

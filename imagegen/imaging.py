@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image
 
@@ -73,3 +75,22 @@ def _verify(path: str | os.PathLike, max_pixels: int, declared_type: str | None)
         else:
             im.load()
     return VerifiedImage(fmt, content_type, extension, width, height)
+
+
+#: Longest side of the previews shown in the admin, in pixels.
+THUMBNAIL_SIZE = 400
+
+
+def make_thumbnail(source: IO[bytes], size: int = THUMBNAIL_SIZE) -> bytes:
+    """A WebP preview of an already verified image, at most ``size`` pixels a side.
+
+    JPEGs are decoded at reduced scale (``draft``); PNG and WebP must be
+    decoded whole, so this runs in a worker task, never in a web request.
+    """
+    with Image.open(source, formats=list(ALLOWED_FORMATS)) as im:
+        # In place: one full decode (a reduced one for JPEG), no second full-size copy.
+        im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        preview = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+    out = io.BytesIO()
+    preview.save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, Status
+from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, ReviewStatus, Status
 from .storage import get_storage
 
 
@@ -94,11 +94,20 @@ class GenerationJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="retries",
     )
+    # A caller's key for "create this job once": a form submitted twice, a
+    # retried API request or a repeated retry action finds the first job.
+    idempotency_key = models.CharField(max_length=100, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("generation job")
         verbose_name_plural = _("generation jobs")
         ordering = ["-created_at"]
+        permissions = [
+            ("view_all_jobs", _("Can see other users' generation jobs")),
+            ("cancel_any_job", _("Can cancel other users' generation jobs")),
+            ("exceed_budget", _("Can spend beyond the per-user budgets")),
+            ("view_cost_report", _("Can see the cost report")),
+        ]
         indexes = [
             # The sweeper's query: active jobs that are due, oldest first.
             models.Index(
@@ -114,6 +123,11 @@ class GenerationJob(models.Model):
                 fields=["provider", "provider_task_id"],
                 name="imagegen_job_unique_task",
                 condition=Q(provider_task_id__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                name="imagegen_job_unique_idempotency_key",
+                condition=~Q(idempotency_key=""),
             ),
         ]
 
@@ -140,7 +154,9 @@ class GeneratedImage(models.Model):
         GenerationJob, verbose_name=_("job"), on_delete=models.PROTECT, related_name="images"
     )
     index = models.PositiveSmallIntegerField(_("index"))
-    file = models.FileField(_("file"), storage=get_storage, max_length=255)
+    # Empty once the image is discarded: the row stays as a record, the file goes.
+    file = models.FileField(_("file"), storage=get_storage, max_length=255, blank=True)
+    thumbnail = models.FileField(_("thumbnail"), storage=get_storage, max_length=255, blank=True)
     width = models.PositiveIntegerField(_("width"))
     height = models.PositiveIntegerField(_("height"))
     size = models.PositiveBigIntegerField(_("size in bytes"))
@@ -148,6 +164,18 @@ class GeneratedImage(models.Model):
     content_type = models.CharField(_("content type"), max_length=50)
     title = models.CharField(_("title"), max_length=255, blank=True)
     alt_text = models.CharField(_("alt text"), max_length=500, blank=True)
+    review_status = models.CharField(
+        _("review"), max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.NEW
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reviewed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
     # Provenance: what made this image, so it can be regenerated.
     prompt = models.TextField(_("prompt"))
     provider = models.CharField(_("provider"), max_length=50)
@@ -164,7 +192,18 @@ class GeneratedImage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title or self.file.name
+        return self.title or self.file.name or f"{self.job_id} #{self.index}"
+
+    @property
+    def is_discarded(self) -> bool:
+        return self.review_status == ReviewStatus.DISCARDED
+
+    @property
+    def thumbnail_url(self) -> str:
+        """URL of the small preview, or of the image itself until the preview exists."""
+        if self.thumbnail:
+            return self.thumbnail.url
+        return self.file.url if self.file else ""
 
 
 class WebhookDelivery(models.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .choices import TERMINAL, Status
 from .models import GenerationJob
 
 
@@ -12,6 +13,7 @@ def job_status(job: GenerationJob) -> dict[str, Any]:
     from .providers import get_provider
 
     low, high = get_provider(job.provider).latency(job.resolution)
+    elapsed = job.duration.total_seconds()
     return {
         "id": str(job.pk),
         "status": job.status,
@@ -27,8 +29,9 @@ def job_status(job: GenerationJob) -> dict[str, Any]:
         "submitted_at": _iso(job.submitted_at),
         "completed_at": _iso(job.completed_at),
         "deadline_at": _iso(job.deadline_at),
-        "elapsed_seconds": round(job.duration.total_seconds(), 1),
+        "elapsed_seconds": round(elapsed, 1),
         "expected_seconds": [low, high],
+        "progress": progress(job.status, elapsed, high),
         "poll_count": job.poll_count,
         "error_code": job.error_code,
         "error_message": job.error_message,
@@ -38,14 +41,26 @@ def job_status(job: GenerationJob) -> dict[str, Any]:
                 "id": image.pk,
                 "index": image.index,
                 "url": image.file.url,
+                "thumbnail_url": image.thumbnail_url,
                 "width": image.width,
                 "height": image.height,
                 "content_type": image.content_type,
                 "size": image.size,
+                "review_status": image.review_status,
             }
-            for image in job.images.order_by("index")
+            for image in job.images.exclude(file="").order_by("index")
         ],
     }
+
+
+def progress(status: str, elapsed: float, expected_high: float) -> float:
+    """A 0-1 estimate for progress bars: time against the expected upper
+    latency, held below 1 until the job really finishes."""
+    if status in TERMINAL:
+        return 1.0
+    if status == Status.FINALIZING:
+        return 0.97
+    return round(min(0.95, elapsed / max(expected_high, 1.0)), 3)
 
 
 def _iso(value: Any) -> str | None:

@@ -86,6 +86,13 @@ def finalize_job(self, job_id: str) -> str:
         raise self.retry(countdown=retry_delay(self.request.retries), exc=exc) from None
 
 
+@shared_task(name="imagegen.make_thumbnails", soft_time_limit=100, time_limit=120, **COMMON)
+def make_thumbnails(job_id: str) -> int:
+    """Make the admin previews of a succeeded job's images. Best effort: the
+    admin shows the full image until a preview exists."""
+    return services.thumbnails.make_thumbnails(job_id)
+
+
 @shared_task(name="imagegen.sweep", soft_time_limit=50, time_limit=60, **COMMON)
 def sweep() -> dict[str, int]:
     """Expire, re-send and poll due jobs (run by beat every few seconds)."""

@@ -7,11 +7,12 @@ import logging
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import conf, services
+from . import conf, permissions, services
 from .models import GenerationJob, WebhookDelivery
 from .serializers import job_status
 
@@ -66,10 +67,25 @@ def _answer(status: int, message: str) -> JsonResponse:
 
 @require_GET
 def status(request: HttpRequest, job_id) -> JsonResponse:
-    """A job's status as JSON, for the admin's live progress (staff with view permission)."""
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "Authentication required."}, status=401)
-    if not request.user.has_perm("imagegen.view_generationjob"):
-        return JsonResponse({"error": "Permission denied."}, status=403)
-    job = get_object_or_404(GenerationJob, pk=job_id)
-    return JsonResponse(job_status(job))
+    """A job's status as JSON, for the admin's live progress.
+
+    Needs ``imagegen.view_generationjob``; other users' jobs need
+    ``imagegen.view_all_jobs`` too. Never cached: it changes every second.
+    """
+    user = request.user
+    if not user.is_authenticated:
+        return _error(401, _("Log in to see jobs."))
+    if not user.has_perm("imagegen.view_generationjob"):
+        return _error(403, _("Seeing jobs needs the permission “Can view generation job”."))
+    job = GenerationJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return _error(404, _("No such job."))
+    if not permissions.can_view_job(user, job):
+        return _error(403, _("This job belongs to another user."))
+    response = JsonResponse(job_status(job))
+    add_never_cache_headers(response)
+    return response
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": str(message)}, status=status)

@@ -29,7 +29,7 @@ from ..models import GenerationJob
 from ..providers import get_provider
 from ..storage import get_storage, output_name, save_file
 from .jobs import fail
-from .transitions import send_after_commit
+from .transitions import enqueue, send_after_commit
 
 logger = logging.getLogger("imagegen")
 
@@ -172,6 +172,9 @@ def _complete(job: GenerationJob, attempt: int, outputs: list[StoredOutput]) -> 
     adapter = get_adapter()
     assets = [adapter.create_asset(job, output) for output in outputs]
     send_after_commit(signals.job_succeeded, job.pk, assets=assets)
+    from ..tasks import make_thumbnails
+
+    enqueue(make_thumbnails, str(job.pk))
 
 
 def _remove_files(job: GenerationJob) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +22,7 @@ from ..exceptions import OutcomeUnknownError, PermanentError, ProviderError, Uns
 from ..fetching import FetchPolicy, check_url
 from ..models import GenerationJob
 from ..providers import GenerationRequest, Provider, TaskState, get_provider
+from . import budgets
 from .transitions import enqueue, send_after_commit, transition
 
 logger = logging.getLogger("imagegen")
@@ -43,12 +45,18 @@ def create_job(
     user: Any = None,
     target: Any = None,
     retry_of: GenerationJob | None = None,
+    idempotency_key: str = "",
 ) -> GenerationJob:
     """Validate and save a job; its submission is enqueued when the transaction commits.
 
     Raises :class:`django.core.exceptions.ValidationError` (with per-field
-    messages) for input the provider would refuse; nothing is saved then.
+    messages) for input the provider would refuse, and for a job that would
+    exceed a budget (see :mod:`imagegen.services.budgets`); nothing is saved
+    then. With an ``idempotency_key`` a second call with the same key returns
+    the first call's job instead of creating another.
     """
+    if idempotency_key and (existing := _job_with_key(idempotency_key)):
+        return existing
     backend = get_provider(provider)
     reference_urls = [str(url).strip() for url in reference_urls]
     reference_images = list(reference_images)
@@ -69,18 +77,72 @@ def create_job(
         estimated_cost=conf.price(backend.name, backend.model, resolution),
         created_by=user if getattr(user, "is_authenticated", False) else None,
         retry_of=retry_of,
+        idempotency_key=idempotency_key,
     )
     if target is not None:
         job.target_content_type = ContentType.objects.get_for_model(target)
         job.target_object_id = str(target.pk)
     job.callback_token_hash = tokens.hash_token(tokens.callback_token(job.pk))
-    job.save()
-    if reference_images:
-        job.reference_images.set(reference_images)
+    try:
+        with transaction.atomic():
+            budgets.check(user, job.estimated_cost)
+            job.save()
+            if reference_images:
+                job.reference_images.set(reference_images)
+    except IntegrityError:
+        # The same key saved by a concurrent call: that call's job is the one.
+        if idempotency_key and (existing := _job_with_key(idempotency_key)):
+            return existing
+        raise
     from ..tasks import submit_job
 
     enqueue(submit_job, str(job.pk))
     return job
+
+
+def _job_with_key(key: str) -> GenerationJob | None:
+    return GenerationJob.objects.filter(idempotency_key=key).first()
+
+
+def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]:
+    """Create a new job with ``job``'s settings, linked to it by ``retry_of``.
+
+    Only failed and expired jobs are retried. Retrying twice returns the
+    first retry (``created`` is False then), so a repeated click or a
+    concurrent one cannot pay twice. Raises ValidationError like
+    :func:`create_job`, and for a job that cannot be retried.
+    """
+    if job.status not in (Status.FAILED, Status.EXPIRED):
+        raise ValidationError(
+            _("Only failed or expired jobs can be retried; this one is %(status)s.")
+            % {"status": job.get_status_display()},
+            code="not_retryable",
+        )
+    key = f"retry:{job.pk}"
+    existing = _job_with_key(key) or job.retries.order_by("created_at").first()
+    if existing:
+        return existing, False
+    new = create_job(
+        user=user,
+        retry_of=job,
+        idempotency_key=key,
+        target=job.target,
+        **job_settings(job),
+    )
+    return new, True
+
+
+def job_settings(job: GenerationJob) -> dict[str, Any]:
+    """The arguments of :func:`create_job` that made ``job``: enough to make it again."""
+    return {
+        "prompt": job.prompt,
+        "mode": job.mode,
+        "resolution": job.resolution,
+        "aspect_ratio": job.aspect_ratio,
+        "reference_urls": list(job.reference_urls),
+        "reference_images": list(job.reference_images.exclude(file="")),
+        "provider": job.provider,
+    }
 
 
 def _validate(

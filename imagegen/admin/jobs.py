@@ -1,0 +1,469 @@
+"""The generation job admin: generate, watch, act on jobs, see costs."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from .. import conf, permissions, services, views
+from ..choices import IN_FLIGHT, TERMINAL, Mode, Status
+from ..exceptions import TransientError
+from ..models import GeneratedImage, GenerationJob
+from ..providers import get_provider
+from ..services.budgets import money
+from .display import status_badge, thumbnail
+from .forms import GenerateForm
+from .object_actions import ObjectActionsMixin
+from .reports import PERMISSION as COST_PERMISSION
+from .reports import cost_report_view
+
+
+class GeneratedImageInline(admin.TabularInline):
+    model = GeneratedImage
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("preview", "index", "review_status", "title", "alt_text", "width", "height")
+    readonly_fields = ("preview", "index", "review_status", "width", "height")
+
+    @admin.display(description=gettext_lazy("preview"))
+    def preview(self, image: GeneratedImage) -> str:
+        return thumbnail(image, size=96)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    list_display = (
+        "list_thumbnail",
+        "prompt_short",
+        "status_display",
+        "resolution",
+        "cost",
+        "created_by",
+        "created_at",
+        "duration_display",
+    )
+    list_display_links = ("list_thumbnail", "prompt_short")
+    list_filter = (
+        "status",
+        "provider",
+        "resolution",
+        ("created_by", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    search_fields = ("prompt",)
+    list_select_related = ("created_by",)
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    change_form_template = "admin/imagegen/generationjob/change_form.html"
+    change_list_template = "admin/imagegen/generationjob/change_list.html"
+    add_form_template = "admin/imagegen/generationjob/generate.html"
+    fieldsets = (
+        (None, {"fields": ("prompt", "mode", "resolution", "aspect_ratio", "reference_urls")}),
+        (
+            gettext_lazy("Progress"),
+            {
+                "fields": (
+                    "status",
+                    "error_code",
+                    "error_message",
+                    "created_by",
+                    "created_at",
+                    "submitted_at",
+                    "started_at",
+                    "provider_completed_at",
+                    "completed_at",
+                    "deadline_at",
+                )
+            },
+        ),
+        (
+            gettext_lazy("Provider"),
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "provider",
+                    "model",
+                    "provider_task_id",
+                    "poll_count",
+                    "next_poll_at",
+                    "estimated_cost",
+                    "charged_cost",
+                    "retry_of",
+                ),
+            },
+        ),
+    )
+    inlines = [GeneratedImageInline]
+    actions = ["cancel_jobs", "retry_jobs", "poll_jobs", "generate_again", "use_as_reference"]
+
+    # Lists ---------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[GenerationJob]:
+        kept = GeneratedImage.objects.exclude(file="").order_by("index")
+        queryset = super().get_queryset(request).prefetch_related(Prefetch("images", kept))
+        return permissions.visible_jobs(request.user, queryset)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in GenerationJob._meta.fields]
+
+    @admin.display(description=gettext_lazy("image"))
+    def list_thumbnail(self, job: GenerationJob) -> str:
+        images = job.images.all()
+        return thumbnail(images[0], size=64) if images else ""
+
+    @admin.display(description=gettext_lazy("prompt"), ordering="prompt")
+    def prompt_short(self, job: GenerationJob) -> str:
+        return job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_display(self, job: GenerationJob) -> str:
+        return status_badge(job.status, job.get_status_display())
+
+    @admin.display(description=gettext_lazy("cost"), ordering="estimated_cost")
+    def cost(self, job: GenerationJob) -> str:
+        value = job.charged_cost if job.charged_cost is not None else job.estimated_cost
+        return "" if value is None else money(value)
+
+    @admin.display(description=gettext_lazy("duration"))
+    def duration_display(self, job: GenerationJob) -> str:
+        seconds = int(job.duration.total_seconds())
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        context = {
+            "can_view_costs": request.user.has_perm(COST_PERMISSION),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    # Generating ------------------------------------------------------------
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The "Generate image" form; a valid submission creates a job and
+        opens its live page. Budget and provider rules are enforced by the
+        service, before anything is sent to the provider."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else None
+        form = GenerateForm(data, user=request.user, initial=self._initial(request))
+        if data is not None and form.is_valid():
+            try:
+                job = services.create_job(user=request.user, **form.job_arguments())
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                self.log_addition(request, job, [{"added": {}}])
+                self.message_user(
+                    request,
+                    _("The job was created; this page follows it until the image is stored."),
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._change_url(job))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Generate image"),
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "adminform": form,
+            "media": self.media + form.media,
+            "pricing": self._pricing(request),
+            "max_references": form.max_references,
+            "has_view_permission": self.has_view_permission(request),
+            "has_add_permission": True,
+            "has_change_permission": self.has_change_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.add_form_template, context)
+
+    def _initial(self, request: HttpRequest) -> dict[str, Any]:
+        """Prefill from ``?from=<job id>`` (generate again) or
+        ``?references=<image ids>`` (use as reference)."""
+        initial: dict[str, Any] = {}
+        source = request.GET.get("from")
+        if source:
+            job = permissions.visible_jobs(request.user).filter(pk=_uuid_or_none(source)).first()
+            if job is not None:
+                initial = services.job_settings(job)
+                initial["reference_urls"] = "\n".join(initial["reference_urls"])
+        references = [v for v in request.GET.get("references", "").split(",") if v.isdigit()]
+        if references:
+            images = permissions.visible_images(request.user).filter(pk__in=references)
+            initial["mode"] = Mode.IMAGE_TO_IMAGE
+            initial["reference_images"] = [image.pk for image in images.exclude(file="")]
+        return initial
+
+    def _pricing(self, request: HttpRequest) -> dict[str, Any]:
+        """Prices and budgets the form's script shows as options change."""
+        prices = {}
+        for name in conf.configured_providers():
+            model = get_provider(name).model
+            prices[name] = {
+                res: None if (p := conf.price(name, model, res)) is None else str(p)
+                for res in get_provider(name).capabilities.resolutions
+            }
+        return {
+            "currency": conf.get_setting("CURRENCY"),
+            "prices": prices,
+            "budgets": [
+                {"label": s.label, "limit": str(s.limit), "left": str(s.left)}
+                for s in services.budgets.states(request.user)
+            ],
+        }
+
+    # Watching ------------------------------------------------------------
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        job = GenerationJob.objects.filter(pk=_uuid_or_none(object_id)).first()
+        if job is not None and not permissions.can_view_job(request.user, job):
+            self.message_user(
+                request,
+                _(
+                    "This job belongs to another user. Seeing other users' jobs needs the "
+                    "permission “Can see other users' generation jobs”."
+                ),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(reverse("admin:imagegen_generationjob_changelist"))
+        context = {
+            "status_url": reverse("admin:imagegen_generationjob_status", args=[object_id]),
+            "job_i18n": {
+                "elapsed": _("Elapsed %(elapsed)s; usually done in %(low)s to %(high)s."),
+                "took": _("Took %(elapsed)s."),
+            },
+            "job_actions": self._object_actions(request, job) if job else [],
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def _object_actions(self, request: HttpRequest, job: GenerationJob) -> list[dict[str, Any]]:
+        """Buttons of the change page, each with the statuses it applies to
+        (the live page shows and hides them as the job moves on)."""
+        entries = [
+            ("cancel_jobs", _("Cancel"), [Status.QUEUED, *IN_FLIGHT]),
+            ("poll_jobs", _("Poll now"), list(IN_FLIGHT)),
+            ("retry_jobs", _("Retry"), [Status.FAILED, Status.EXPIRED]),
+            ("generate_again", _("Generate again"), list(Status)),
+            ("use_as_reference", _("Use as reference"), [Status.SUCCEEDED]),
+        ]
+        buttons = []
+        for name, label, statuses in entries:
+            if not self.object_action_allowed(request, name):
+                continue
+            if name == "cancel_jobs" and not permissions.can_cancel_job(request.user, job):
+                continue
+            buttons.append(
+                self.object_action_button(
+                    job, name, label, statuses=" ".join(statuses), shown=job.status in statuses
+                )
+            )
+        return buttons
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "costs/",
+                wrap(cost_report_view(self)),
+                name="imagegen_generationjob_costs",
+            ),
+            path(
+                "<uuid:job_id>/status/",
+                wrap(views.status),
+                name="imagegen_generationjob_status",
+            ),
+            *self.object_action_urls(),
+            *super().get_urls(),
+        ]
+
+    @staticmethod
+    def _change_url(job: GenerationJob) -> str:
+        return reverse("admin:imagegen_generationjob_change", args=[job.pk])
+
+    # Acting --------------------------------------------------------------
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return any(
+            request.user.has_perm(p)
+            for p in (
+                "imagegen.add_generationjob",
+                "imagegen.change_generationjob",
+                permissions.CANCEL_ANY,
+            )
+        )
+
+    @admin.action(description=gettext_lazy("Cancel selected jobs"), permissions=["cancel"])
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[GenerationJob]) -> None:
+        outcome: Counter[str] = Counter()
+        for job in queryset:
+            if job.status in TERMINAL:
+                outcome["finished"] += 1
+            elif not permissions.can_cancel_job(request.user, job):
+                outcome["refused"] += 1
+            elif services.cancel(job.pk):
+                self.log_change(request, job, _("Canceled."))
+                outcome["canceled"] += 1
+            else:
+                outcome["finished"] += 1
+        self._report(
+            request,
+            outcome,
+            {
+                "canceled": ngettext("%d job canceled.", "%d jobs canceled.", outcome["canceled"]),
+                "finished": ngettext(
+                    "%d job had already finished; nothing to cancel.",
+                    "%d jobs had already finished; nothing to cancel.",
+                    outcome["finished"],
+                ),
+                "refused": ngettext(
+                    "%d job belongs to another user: canceling it needs the permission "
+                    "“Can cancel other users' generation jobs”.",
+                    "%d jobs belong to other users: canceling them needs the permission "
+                    "“Can cancel other users' generation jobs”.",
+                    outcome["refused"],
+                ),
+            },
+        )
+
+    @admin.action(
+        description=gettext_lazy("Retry selected failed or expired jobs"), permissions=["add"]
+    )
+    def retry_jobs(self, request: HttpRequest, queryset: QuerySet[GenerationJob]) -> Any:
+        created: list[GenerationJob] = []
+        for job in queryset:
+            try:
+                new, made = services.retry(job, user=request.user)
+            except ValidationError as exc:
+                self.message_user(
+                    request,
+                    _("Job “%(job)s”: %(error)s") % {"job": job, "error": " ".join(exc.messages)},
+                    messages.ERROR,
+                )
+                continue
+            if made:
+                self.log_addition(request, new, [{"added": {}}])
+                created.append(new)
+            else:
+                self.message_user(
+                    request,
+                    format_html(
+                        _('Job “{}” was already retried: <a href="{}">see the retry</a>.'),
+                        job,
+                        self._change_url(new),
+                    ),
+                    messages.INFO,
+                )
+        if created:
+            self.message_user(
+                request,
+                ngettext("%d retry started.", "%d retries started.", len(created)) % len(created),
+                messages.SUCCESS,
+            )
+        if len(created) == 1 and queryset.count() == 1:
+            return HttpResponseRedirect(self._change_url(created[0]))
+        return None
+
+    @admin.action(description=gettext_lazy("Ask the provider now"), permissions=["change"])
+    def poll_jobs(self, request: HttpRequest, queryset: QuerySet[GenerationJob]) -> None:
+        outcome: Counter[str] = Counter()
+        for job in queryset:
+            if job.status not in IN_FLIGHT or not job.provider_task_id:
+                outcome["idle"] += 1
+                continue
+            try:
+                result = services.poll(job.pk)
+            except TransientError as exc:
+                self.message_user(
+                    request,
+                    _("The provider did not answer for “%(job)s”: %(error)s")
+                    % {"job": job, "error": exc.message},
+                    messages.WARNING,
+                )
+                continue
+            outcome["changed" if result in ("advanced", "failed") else "unchanged"] += 1
+        self._report(
+            request,
+            outcome,
+            {
+                "changed": ngettext(
+                    "%d job has news from the provider.",
+                    "%d jobs have news from the provider.",
+                    outcome["changed"],
+                ),
+                "unchanged": ngettext(
+                    "%d job is still being generated.",
+                    "%d jobs are still being generated.",
+                    outcome["unchanged"],
+                ),
+                "idle": ngettext(
+                    "%d job is not waiting on the provider; nothing to ask.",
+                    "%d jobs are not waiting on the provider; nothing to ask.",
+                    outcome["idle"],
+                ),
+            },
+        )
+
+    @admin.action(
+        description=gettext_lazy("Generate again with the same settings"), permissions=["add"]
+    )
+    def generate_again(self, request: HttpRequest, queryset: QuerySet[GenerationJob]) -> Any:
+        jobs = list(queryset[:2])
+        if len(jobs) != 1:
+            self.message_user(
+                request, _("Select exactly one job to generate again."), messages.WARNING
+            )
+            return None
+        return self._add_form_redirect({"from": jobs[0].pk})
+
+    @admin.action(description=gettext_lazy("Use the results as references"), permissions=["add"])
+    def use_as_reference(self, request: HttpRequest, queryset: QuerySet[GenerationJob]) -> Any:
+        images = GeneratedImage.objects.filter(job__in=queryset).exclude(file="")
+        ids = list(images.order_by("job__created_at", "index").values_list("pk", flat=True))
+        if not ids:
+            self.message_user(
+                request, _("The selected jobs have no stored images."), messages.WARNING
+            )
+            return None
+        return self._add_form_redirect({"references": ",".join(map(str, ids))})
+
+    def _add_form_redirect(self, query: dict[str, Any]) -> HttpResponseRedirect:
+        url = reverse("admin:imagegen_generationjob_add")
+        return HttpResponseRedirect(f"{url}?{urlencode(query)}")
+
+    def _report(self, request: HttpRequest, outcome: Counter[str], texts: dict[str, str]) -> None:
+        levels = {"refused": messages.ERROR, "finished": messages.INFO, "idle": messages.INFO}
+        for key, text in texts.items():
+            if outcome[key]:
+                self.message_user(request, text % outcome[key], levels.get(key, messages.SUCCESS))
+
+
+def _uuid_or_none(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None

@@ -1,0 +1,74 @@
+"""The cost report: spend per user, provider, resolution and month."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .. import conf, services
+
+PERMISSION = "imagegen.view_cost_report"
+
+
+class PeriodForm(forms.Form):
+    since = forms.DateField(label=gettext_lazy("From"), required=False)
+    until = forms.DateField(label=gettext_lazy("Until (inclusive)"), required=False)
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        """The period as aware datetimes in the site's time zone, end exclusive."""
+        if not self.is_valid():
+            return None, None
+        since, until = self.cleaned_data["since"], self.cleaned_data["until"]
+        zone = timezone.get_current_timezone()
+        start = datetime.combine(since, time.min, zone) if since else None
+        end = datetime.combine(until, time.max, zone) if until else None
+        return start, end
+
+
+def cost_report_view(model_admin: admin.ModelAdmin) -> Callable[[HttpRequest], HttpResponse]:
+    """The report page, for users with ``imagegen.view_cost_report``."""
+
+    def view(request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied(
+                _("The cost report needs the permission “Can see the cost report”.")
+            )
+        form = PeriodForm(request.GET or None)
+        since, until = form.bounds()
+        report = services.reports.spend(since=since, until=until)
+        labels = {
+            "user": _("Per user"),
+            "provider": _("Per provider"),
+            "resolution": _("Per resolution"),
+            "month": _("Per month"),
+        }
+        sections = [
+            {
+                "key": key,
+                "title": labels[key],
+                "rows": rows,
+                "total": services.reports.total(rows),
+            }
+            for key, rows in report.items()
+        ]
+        context: dict[str, Any] = {
+            **model_admin.admin_site.each_context(request),
+            "title": _("Image generation costs"),
+            "opts": model_admin.opts,
+            "form": form,
+            "sections": sections,
+            "currency": conf.get_setting("CURRENCY"),
+        }
+        return TemplateResponse(request, "admin/imagegen/generationjob/cost_report.html", context)
+
+    return view

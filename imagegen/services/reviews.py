@@ -1,0 +1,67 @@
+"""Editors' decisions on stored images: approve, or discard (file deleted)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..choices import ReviewStatus
+from ..models import GeneratedImage
+from ..storage import get_storage
+
+logger = logging.getLogger("imagegen")
+
+
+def approve(image: GeneratedImage, *, user: Any = None) -> bool:
+    """Mark an image approved. False when it already was, or was discarded."""
+    return _review(image, ReviewStatus.APPROVED, [ReviewStatus.NEW], user)
+
+
+def discard(image: GeneratedImage, *, user: Any = None) -> bool:
+    """Discard an image: its stored file and preview are deleted, the row
+    stays as the record of what was made and who discarded it. False when
+    it already was discarded."""
+    names = [name for name in (image.file.name, image.thumbnail.name) if name]
+    with transaction.atomic():
+        moved = _review(
+            image,
+            ReviewStatus.DISCARDED,
+            [ReviewStatus.NEW, ReviewStatus.APPROVED],
+            user,
+            file="",
+            thumbnail="",
+        )
+        if moved:
+            # Delete only once the row no longer points at the files.
+            transaction.on_commit(lambda: _delete_files(names))
+    return moved
+
+
+def _review(
+    image: GeneratedImage,
+    status: str,
+    from_statuses: list[str],
+    user: Any,
+    **fields: Any,
+) -> bool:
+    now = timezone.now()
+    reviewer = user if getattr(user, "is_authenticated", False) else None
+    moved = GeneratedImage.objects.filter(pk=image.pk, review_status__in=from_statuses).update(
+        review_status=status, reviewed_by=reviewer, reviewed_at=now, **fields
+    )
+    if moved:
+        image.refresh_from_db()
+    return bool(moved)
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = get_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except Exception:
+            # The row says discarded either way; an orphan file is logged for cleanup.
+            logger.warning("Could not delete discarded file %s", name, exc_info=True)
