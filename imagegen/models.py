@@ -132,8 +132,8 @@ class GenerationJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:59] + "…"
-        return f"{prompt} ({self.get_status_display()})"
+        # The prompt only: a status here would go stale on pages that update live.
+        return self.prompt if len(self.prompt) <= 60 else self.prompt[:59] + "…"
 
     @property
     def is_terminal(self) -> bool:

@@ -92,6 +92,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("IMAGEGEN_MEDIA_ROOT", VAR_DIR / "media"))
+# Serve MEDIA_ROOT from Django even with DEBUG off (the example site has no web server).
+SERVE_MEDIA = os.environ.get("IMAGEGEN_SERVE_MEDIA", "1") == "1"
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -68,6 +68,10 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
     )
     actions = ["approve_images", "discard_images", "use_as_reference"]
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        context = {"title": _("Generated images"), **(extra_context or {})}
+        return super().changelist_view(request, context)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[GeneratedImage]:
         return permissions.visible_images(request.user, super().get_queryset(request))
 

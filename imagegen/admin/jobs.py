@@ -76,12 +76,10 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("prompt", "mode", "resolution", "aspect_ratio", "reference_urls")}),
         (
-            gettext_lazy("Progress"),
+            gettext_lazy("Timeline"),
             {
+                "classes": ("collapse",),
                 "fields": (
-                    "status",
-                    "error_code",
-                    "error_message",
                     "created_by",
                     "created_at",
                     "submitted_at",
@@ -89,7 +87,8 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                     "provider_completed_at",
                     "completed_at",
                     "deadline_at",
-                )
+                    "error_code",
+                ),
             },
         ),
         (
@@ -250,6 +249,7 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             )
             return HttpResponseRedirect(reverse("admin:imagegen_generationjob_changelist"))
         context = {
+            "title": _("Generation job"),
             "status_url": reverse("admin:imagegen_generationjob_status", args=[object_id]),
             "job_i18n": {
                 "elapsed": _("Elapsed %(elapsed)s; usually done in %(low)s to %(high)s."),

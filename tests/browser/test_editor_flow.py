@@ -1,0 +1,193 @@
+"""An editor's path through the admin in real Chromium: generate, watch the
+live page, see the image; and the refusals (budget, permission).
+
+The whole pipeline is real: the live server, a Celery worker on the test
+broker, the sandbox over HTTP with callbacks to the live server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from imagegen.choices import Status
+from imagegen.models import GenerationJob
+
+from ..conftest import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "editor-password"
+EDITOR_PERMISSIONS = [
+    "add_generationjob",
+    "view_generationjob",
+    "change_generationjob",
+    "view_generatedimage",
+    "change_generatedimage",
+]
+
+
+def make_user(django_user_model: Any, username: str, codenames: list[str]) -> Any:
+    user = django_user_model.objects.create_user(username, password=PASSWORD, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="imagegen", codename__in=codenames)
+    )
+    return user
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+
+
+@pytest.mark.pipeline
+def test_editor_generates_and_watches_the_image_arrive(
+    page: Any,
+    live_server: Any,
+    admin_login: Any,
+    screenshot_dir: Path,
+    django_user_model: Any,
+    callbacks_on: str,
+    celery_worker: Any,
+    sandbox: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Slow enough that the live page is seen mid-way, and announced as such.
+    monkeypatch.setattr(sandbox.config, "latency", (4.0, 5.0))
+    settings.IMAGEGEN = {
+        **settings.IMAGEGEN,
+        "PROVIDERS": {"sandbox": {"BASE_URL": sandbox.api_url, "LATENCY": {"2k": (3.0, 8.0)}}},
+    }
+    editor = make_user(django_user_model, "editor", EDITOR_PERMISSIONS)
+    admin_login(page, live_server.url, "editor", PASSWORD)
+
+    page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
+    price = page.locator("#imagegen-price")
+    assert price.inner_text() == "0.02 USD"
+    page.get_by_label("2K").check()
+    assert price.inner_text() == "0.04 USD"
+    prompt = "A lighthouse on a cliff at dusk, oil painting, warm light"
+    page.fill("#id_prompt", prompt)
+    assert page.locator("#imagegen-prompt-count").inner_text().startswith(f"{len(prompt)} / ")
+    # Reference fields only apply to image-to-image.
+    assert page.locator(".field-reference_urls").is_hidden()
+    page.screenshot(path=screenshot_dir / "generate-form.png", full_page=True)
+    page.get_by_role("button", name="Generate").click()
+
+    page.wait_for_url("**/change/")
+    job = GenerationJob.objects.get(created_by=editor)
+    assert job.prompt == prompt and job.resolution == "2k"
+    status = page.locator("#imagegen-status")
+    page.wait_for_function(
+        "() => ['submitted', 'running']"
+        ".includes(document.querySelector('#imagegen-status').dataset.status)"
+    )
+    page.wait_for_function(
+        "() => parseFloat(document.querySelector('#imagegen-bar').style.width) > 10"
+    )
+    assert "usually done in" in page.locator("#imagegen-elapsed").inner_text()
+    assert page.locator(".imagegen-tool button[name=cancel_jobs]").is_visible()
+    page.screenshot(path=screenshot_dir / "job-progress.png", full_page=True)
+
+    # No reload: the page sees the job finish and shows the stored image.
+    result = page.locator("#imagegen-results img")
+    result.first.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#imagegen-results img');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+    assert status.get_attribute("data-status") == Status.SUCCEEDED
+    assert page.locator(".imagegen-tool button[name=cancel_jobs]").is_hidden()
+    assert page.locator(".imagegen-tool button[name=generate_again]").is_visible()
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED and job.images.count() == 1
+    page.screenshot(path=screenshot_dir / "job-result.png", full_page=True)
+    # The admin's dark theme: imagegen's styles use its colour variables.
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=screenshot_dir / "job-result-dark.png", full_page=True)
+    page.emulate_media(color_scheme="light")
+
+    page.goto(f"{live_server.url}/admin/imagegen/generationjob/")
+    row = page.locator("#result_list tbody tr").first
+    assert prompt in row.inner_text() and "Succeeded" in row.inner_text()
+    page.screenshot(path=screenshot_dir / "job-list.png", full_page=True)
+
+    # The image grid shows it too (thumbnail or full image, whichever exists).
+    page.goto(f"{live_server.url}/admin/imagegen/generatedimage/")
+    grid_image = page.locator("#result_list img").first
+    grid_image.wait_for()
+    wait_until(lambda: grid_image.evaluate("i => i.complete && i.naturalWidth > 0"), what="grid")
+    page.screenshot(path=screenshot_dir / "image-grid.png", full_page=True)
+
+    shots = (
+        "generate-form",
+        "job-progress",
+        "job-result",
+        "job-result-dark",
+        "job-list",
+        "image-grid",
+    )
+    for name in shots:
+        assert_png(screenshot_dir / f"{name}.png")
+
+
+def test_budget_refusal_is_a_form_error(
+    page: Any,
+    live_server: Any,
+    admin_login: Any,
+    screenshot_dir: Path,
+    django_user_model: Any,
+    imagegen_settings: dict[str, Any],
+    settings: Any,
+) -> None:
+    settings.IMAGEGEN = {**imagegen_settings, "BUDGETS": {"USER_DAILY": "0.05"}}
+    make_user(django_user_model, "editor", EDITOR_PERMISSIONS)
+    admin_login(page, live_server.url, "editor", PASSWORD)
+
+    page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
+    assert "0.05 of 0.05 USD left" in page.locator("#imagegen-budgets").inner_text()
+    page.fill("#id_prompt", "A very expensive poster")
+    page.get_by_label("4K").check()
+    # The page warns before the click; the server refuses on the click.
+    assert page.locator("#imagegen-over-budget").is_visible()
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_load_state()
+    error = page.locator(".errorlist.nonfield")
+    assert "your daily budget" in error.inner_text()
+    assert page.locator("#id_prompt").input_value() == "A very expensive poster"
+    page.screenshot(path=screenshot_dir / "budget-refusal.png", full_page=True)
+    assert GenerationJob.objects.count() == 0
+
+
+def test_permission_refusals(
+    page: Any,
+    live_server: Any,
+    admin_login: Any,
+    django_user_model: Any,
+    imagegen_settings: dict[str, Any],
+) -> None:
+    author = make_user(django_user_model, "author", EDITOR_PERMISSIONS)
+    other_job = GenerationJob.objects.create(
+        provider="sandbox",
+        model="gpt-image-2",
+        mode="text-to-image",
+        prompt="Someone else's job",
+        resolution="1k",
+        aspect_ratio="auto",
+        deadline_at="2099-01-01T00:00:00Z",
+        created_by=author,
+    )
+    make_user(django_user_model, "viewer", ["view_generationjob", "view_generatedimage"])
+    admin_login(page, live_server.url, "viewer", PASSWORD)
+
+    response = page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
+    assert response is not None and response.status == 403
+
+    page.goto(f"{live_server.url}/admin/imagegen/generationjob/{other_job.pk}/change/")
+    page.wait_for_url("**/generationjob/")
+    assert "belongs to another user" in page.locator(".messagelist").inner_text()
+    assert page.get_by_text("Someone else's job").count() == 0
+    assert page.get_by_role("link", name="Generate image").count() == 0
