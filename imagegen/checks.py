@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +53,44 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     errors += _check_providers()
     errors += _check_callback_base()
     errors += _check_countdowns()
+    errors += _check_budgets()
     return errors
+
+
+def _check_budgets() -> list:
+    from .services.budgets import LIMITS
+
+    budgets = conf.get_setting("BUDGETS")
+    if not isinstance(budgets, dict):
+        return [Error("IMAGEGEN['BUDGETS'] must be a dict.", id="imagegen.E010")]
+    errors = []
+    for key, value in budgets.items():
+        if key not in LIMITS:
+            errors.append(
+                Error(
+                    f"IMAGEGEN['BUDGETS'][{key!r}] is not a budget.",
+                    hint=f"Use {', '.join(LIMITS)}.",
+                    id="imagegen.E010",
+                )
+            )
+        elif value is not None and not _non_negative_amount(value):
+            errors.append(
+                Error(
+                    f"IMAGEGEN['BUDGETS'][{key!r}] must be an amount (e.g. \"25.00\") or None.",
+                    id="imagegen.E010",
+                )
+            )
+    return errors
+
+
+def _non_negative_amount(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return False
+    return amount.is_finite() and amount >= 0
 
 
 def _check_providers() -> list:

@@ -80,3 +80,16 @@ def test_custom_provider_needs_a_class(settings):
 def test_prices():
     assert str(conf.price("apixo", "gpt-image-2", "4k")) == "0.08"
     assert conf.price("apixo", "unknown-model", "1k") is None
+
+
+@pytest.mark.parametrize(
+    "budgets",
+    [[], {"DAILY": "5"}, {"USER_DAILY": "lots"}, {"SITE_MONTHLY": -1}, {"USER_MONTHLY": True}],
+)
+def test_bad_budgets_are_errors(settings, budgets):
+    assert "imagegen.E010" in ids({"BUDGETS": budgets}, settings)
+
+
+def test_good_budgets_pass(settings):
+    good = {"USER_DAILY": "5.00", "USER_MONTHLY": 50, "SITE_MONTHLY": None}
+    assert "imagegen.E010" not in ids({"BUDGETS": good}, settings)
