@@ -113,9 +113,13 @@ def provider_names() -> list[str]:
 
 
 def configured_providers() -> list[str]:
-    """Providers editors may choose: the default one first, then ``PROVIDERS``' entries."""
+    """Providers editors may choose: the default one first, then the entries of
+    ``PROVIDERS`` that are usable (an entry with an empty ``API_KEY`` is not)."""
     names = [get_setting("PROVIDER")]
-    names += [name for name in sorted(get_setting("PROVIDERS")) if name not in names]
+    for name in sorted(get_setting("PROVIDERS")):
+        options = provider_options(name)
+        if name not in names and not ("API_KEY" in options and not options["API_KEY"]):
+            names.append(name)
     return names
 
 

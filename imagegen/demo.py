@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
 
@@ -47,6 +49,8 @@ class DemoOptions:
     celery_app: str
     timeout: float = 120.0
     sandbox_latency: tuple[float, float] = (1.5, 3.0)
+    #: Keep everything running afterwards, with an admin login, until interrupted.
+    serve: bool = False
 
 
 def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
@@ -98,6 +102,8 @@ def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
         )
         second = wait_for_job(second.pk, stream=stdout, timeout=options.timeout)
         _require_success(second)
+        if options.serve:
+            _serve(callback_base, stdout)
     # Reported after the worker and servers have stopped, so their shutdown
     # messages cannot follow the last line (the stored image's path).
     stdout.write("\n")
@@ -105,6 +111,34 @@ def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
         _report(job, stdout)
     stdout.write(_stored_path(second) + "\n")
     return second
+
+
+def _serve(callback_base: str | None, stdout: TextIO) -> None:
+    """Open the admin to a demo superuser and wait for Ctrl-C."""
+    if not callback_base:
+        raise DemoError("--serve needs CALLBACK_BASE_URL: the site is served there.")
+    from django.contrib.auth import get_user_model
+
+    password = secrets.token_urlsafe(12)
+    user, _created = get_user_model().objects.get_or_create(
+        username="demo", defaults={"is_staff": True, "is_superuser": True}
+    )
+    user.set_password(password)
+    user.save()
+    stdout.write(
+        f"\nadmin       {callback_base.rstrip('/')}/admin/imagegen/generationjob/add/\n"
+        f"login       demo / {password}  (a new password every run)\n"
+        "Ctrl-C stops the site, the worker and the sandbox.\n"
+    )
+    stdout.flush()
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _require_success(job: GenerationJob) -> None:
@@ -147,7 +181,8 @@ def _web_server(base_url: str) -> Iterator[None]:
         server = ThreadedWSGIServer((parts.hostname, parts.port or 80), _QuietHandler)
     except OSError as exc:
         raise DemoError(f"Cannot listen on {base_url} for callbacks: {exc}") from exc
-    server.set_app(get_wsgi_application())
+    # Static files too (the admin's), as runserver would, without a web server in front.
+    server.set_app(StaticFilesHandler(get_wsgi_application()))
     thread = threading.Thread(target=server.serve_forever, name="imagegen-demo-web", daemon=True)
     thread.start()
     try:

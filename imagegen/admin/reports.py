@@ -21,8 +21,14 @@ PERMISSION = "imagegen.view_cost_report"
 
 
 class PeriodForm(forms.Form):
-    since = forms.DateField(label=gettext_lazy("From"), required=False)
-    until = forms.DateField(label=gettext_lazy("Until (inclusive)"), required=False)
+    since = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=gettext_lazy("Until (inclusive)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     def bounds(self) -> tuple[datetime | None, datetime | None]:
         """The period as aware datetimes in the site's time zone, end exclusive."""

@@ -58,6 +58,12 @@ class Command(BaseCommand):
             help="Celery app for the worker and beat (-A).",
         )
         demo.add_argument("--timeout", type=float, default=120.0)
+        demo.add_argument(
+            "--serve",
+            action="store_true",
+            help="Afterwards keep the site, worker and sandbox running and open the admin "
+            "to a demo superuser, until Ctrl-C.",
+        )
 
         sweep = sub.add_parser("sweep", help="Run the sweeper once (or every N seconds).")
         sweep.add_argument("--every", type=float, default=None, metavar="SECONDS")
@@ -104,7 +110,11 @@ class Command(BaseCommand):
 
         try:
             run_demo(
-                DemoOptions(celery_app=options["celery_app"], timeout=options["timeout"]),
+                DemoOptions(
+                    celery_app=options["celery_app"],
+                    timeout=options["timeout"],
+                    serve=options["serve"],
+                ),
                 self.stdout,
             )
         except DemoError as exc:
