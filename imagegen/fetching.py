@@ -103,10 +103,34 @@ def check_url(url: str, policy: FetchPolicy) -> None:
         raise UnsafeURLError(
             f"The host {parts.hostname} is not in the allowlist.", url=redact_url(url)
         )
+    if not policy.allow_private and _names_local_host(parts.hostname):
+        raise UnsafeURLError(
+            f"{parts.hostname} is a private or local address.", url=redact_url(url)
+        )
+
+
+def _names_local_host(host: str) -> bool:
+    """``localhost``, or an IP literal that is not public, in any spelling
+    HTTP clients accept (``127.1``, ``2130706433``, ``0x7f.1``). Names are
+    checked after resolution, where they are fetched."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return False
+    return not _public(ip)
 
 
 def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
+    return _public(ipaddress.ip_address(address.split("%")[0]))
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast

@@ -69,13 +69,18 @@ def _answer(status: int, message: str) -> JsonResponse:
 def status(request: HttpRequest, job_id) -> JsonResponse:
     """A job's status as JSON, for the admin's live progress.
 
-    Needs ``imagegen.view_generationjob``; other users' jobs need
+    Needs ``imagegen.view_generationjob`` (or ``change``, which includes
+    viewing, as in the admin); other users' jobs need
     ``imagegen.view_all_jobs`` too. Never cached: it changes every second.
     """
     user = request.user
     if not user.is_authenticated:
         return _error(401, _("Log in to see jobs."))
-    if not user.has_perm("imagegen.view_generationjob"):
+    # As in the admin, the change permission includes viewing.
+    if not (
+        user.has_perm("imagegen.view_generationjob")
+        or user.has_perm("imagegen.change_generationjob")
+    ):
         return _error(403, _("Seeing jobs needs the permission “Can view generation job”."))
     job = GenerationJob.objects.filter(pk=job_id).first()
     if job is None:

@@ -201,3 +201,33 @@ def test_messages_never_carry_query_strings():
     with pytest.raises(UnsafeURLError) as info:
         check_url("https://evil.example.com/a.png?sig=secret", FetchPolicy(allowed_hosts=()))
     assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.1",
+        "2130706433",
+        "0x7f.1",
+        "10.0.0.5",
+        "[::1]",
+        "[::ffff:10.0.0.1]",
+        "169.254.169.254",
+        "localhost",
+        "api.localhost.",
+    ],
+)
+def test_local_and_private_literals_refused_without_dns(host, monkeypatch):
+    def no_dns(*args):
+        raise AssertionError("check_url must not resolve names")
+
+    monkeypatch.setattr("imagegen.fetching.resolve", no_dns)
+    with pytest.raises(UnsafeURLError, match="private or local"):
+        check_url(f"http://{host}/a.png", FetchPolicy())
+    check_url(f"http://{host}/a.png", FetchPolicy(allow_private=True))
+
+
+def test_public_literal_and_names_pass_the_static_check():
+    check_url("http://93.184.215.14/a.png", FetchPolicy())
+    check_url("https://images.example.com/a.png", FetchPolicy())

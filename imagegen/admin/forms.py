@@ -76,7 +76,8 @@ class GenerateForm(forms.Form):
         self.fields["reference_images"].queryset = images
         chosen = {str(getattr(v, "pk", v)) for v in self["reference_images"].value() or []}
         offered = list(images[:RECENT_REFERENCES])
-        missing = chosen - {str(image.pk) for image in offered}
+        # Only well-formed ids: anything else is the field's validation error, not a crash.
+        missing = {pk for pk in chosen - {str(image.pk) for image in offered} if pk.isdigit()}
         if missing:
             offered = list(images.filter(pk__in=missing)) + offered
         self.fields["reference_images"].widget.images = offered

@@ -20,6 +20,9 @@ from ..models import GeneratedImage
 from .display import thumbnail
 from .object_actions import ObjectActionsMixin
 
+#: What editors change on an image; saving writes only these columns.
+EDITABLE_FIELDS = ("title", "alt_text")
+
 
 @admin.register(GeneratedImage)
 class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
@@ -106,6 +109,15 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     def get_urls(self) -> list[Any]:
         return [*self.object_action_urls(), *super().get_urls()]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # Only the editable columns: a full save would write back the file,
+        # preview and review status as they were read, undoing a preview made
+        # or a discard done meanwhile.
+        if change:
+            obj.save(update_fields=EDITABLE_FIELDS)
+        else:
+            super().save_model(request, obj, form, change)
 
     def change_view(
         self,

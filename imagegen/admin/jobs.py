@@ -25,6 +25,7 @@ from ..providers import get_provider
 from ..services.budgets import money
 from .display import status_badge, thumbnail
 from .forms import GenerateForm
+from .images import EDITABLE_FIELDS as IMAGE_EDITABLE_FIELDS
 from .object_actions import ObjectActionsMixin
 from .reports import PERMISSION as COST_PERMISSION
 from .reports import cost_report_view
@@ -143,6 +144,20 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def duration_display(self, job: GenerationJob) -> str:
         seconds = int(job.duration.total_seconds())
         return f"{seconds // 60}:{seconds % 60:02d}"
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # Every job field is read-only here, and workers change jobs at any
+        # moment: saving the page (to edit the images' titles) must not write
+        # the job back as it was read. State changes go through the services.
+        if not change:
+            super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not GeneratedImage:
+            super().save_formset(request, form, formset, change)
+            return
+        for image in formset.save(commit=False):
+            image.save(update_fields=IMAGE_EDITABLE_FIELDS)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         context = {

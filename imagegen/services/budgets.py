@@ -33,6 +33,9 @@ LIMITS = {
     "SITE_MONTHLY": gettext_lazy("the site's monthly budget"),
 }
 
+#: Precision of stored costs (the model fields' decimal places).
+COST_QUANTUM = Decimal("0.0001")
+
 #: The amount a job counts for: what was charged, else what it was estimated at.
 COST = Coalesce(
     "charged_cost",
@@ -94,6 +97,8 @@ def states(user: Any) -> list[BudgetState]:
                 continue
             jobs = jobs.filter(created_by=user)
         spent = jobs.aggregate(total=Sum(COST))["total"] or Decimal(0)
+        # The costs' own precision: SQLite's sums come back with 16 places.
+        spent = spent.quantize(COST_QUANTUM)
         result.append(BudgetState(key, str(LIMITS[key]), limit, spent))
     return result
 

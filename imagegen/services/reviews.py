@@ -24,8 +24,16 @@ def discard(image: GeneratedImage, *, user: Any = None) -> bool:
     """Discard an image: its stored file and preview are deleted, the row
     stays as the record of what was made and who discarded it. False when
     it already was discarded."""
-    names = [name for name in (image.file.name, image.thumbnail.name) if name]
     with transaction.atomic():
+        # The names as stored now, not as ``image`` was read: a worker may
+        # have made the preview since. The lock keeps it from adding one now.
+        stored = (
+            GeneratedImage.objects.select_for_update()
+            .filter(pk=image.pk)
+            .values_list("file", "thumbnail")
+            .first()
+        )
+        names = [name for name in stored or () if name]
         moved = _review(
             image,
             ReviewStatus.DISCARDED,

@@ -1,0 +1,144 @@
+"""Helpers for the admin tests: users with given permissions, jobs in a given
+status, and GeneratedImage rows backed by a real PNG in imagegen's storage."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image
+
+from imagegen import conf, tokens
+from imagegen.choices import IN_FLIGHT, TERMINAL, AspectRatio, Mode, ReviewStatus, Status
+from imagegen.models import GeneratedImage, GenerationJob
+from imagegen.storage import get_storage, output_name
+
+#: What an editor may do: generate, watch, act on their jobs, review their images.
+EDITOR = (
+    "imagegen.add_generationjob",
+    "imagegen.view_generationjob",
+    "imagegen.change_generationjob",
+    "imagegen.view_generatedimage",
+    "imagegen.change_generatedimage",
+    "imagegen.delete_generatedimage",
+)
+
+_usernames = itertools.count(1)
+_task_ids = itertools.count(1)
+
+
+def make_user(
+    django_user_model: Any,
+    *perms: str,
+    username: str | None = None,
+    is_staff: bool = True,
+) -> Any:
+    """A user (staff by default) with exactly ``perms`` (``"app_label.codename"``)."""
+    username = username or f"user{next(_usernames)}"
+    user = django_user_model.objects.create_user(
+        username=username, password="password", is_staff=is_staff
+    )
+    for perm in perms:
+        app_label, codename = perm.split(".", 1)
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    # A fresh instance: has_perm caches permissions on the object.
+    return django_user_model.objects.get(pk=user.pk)
+
+
+def make_editor(django_user_model: Any, *extra: str, username: str | None = None) -> Any:
+    return make_user(django_user_model, *EDITOR, *extra, username=username)
+
+
+def png_bytes(
+    size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 40, 30)
+) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def make_job(
+    user: Any = None,
+    *,
+    status: str = Status.SUCCEEDED,
+    prompt: str = "a red bicycle",
+    resolution: str = "1k",
+    provider: str = "sandbox",
+    mode: str = Mode.TEXT_TO_IMAGE,
+    created_at: datetime | None = None,
+    images: int = 0,
+    **fields: Any,
+) -> GenerationJob:
+    """A job saved directly in ``status`` (no provider involved).
+
+    Jobs the provider accepted (in flight, finalizing, succeeded) get a task
+    id; the others only when ``provider_task_id`` is given.
+    """
+    now = timezone.now()
+    accepted = status in (*IN_FLIGHT, Status.FINALIZING, Status.SUCCEEDED)
+    values: dict[str, Any] = {
+        "provider": provider,
+        "model": "gpt-image-2",
+        "mode": mode,
+        "prompt": prompt,
+        "resolution": resolution,
+        "aspect_ratio": AspectRatio.AUTO,
+        "status": status,
+        "deadline_at": now + timedelta(minutes=10),
+        "estimated_cost": conf.price(provider, "gpt-image-2", resolution),
+        "created_by": user,
+        "provider_task_id": f"task-{next(_task_ids)}" if accepted else None,
+        "completed_at": now if status in TERMINAL else None,
+    }
+    values.update(fields)
+    job = GenerationJob.objects.create(**values)
+    GenerationJob.objects.filter(pk=job.pk).update(
+        callback_token_hash=tokens.hash_token(tokens.callback_token(job.pk)),
+        **({"created_at": created_at} if created_at else {}),
+    )
+    job.refresh_from_db()
+    for index in range(images):
+        make_image(job, index=index)
+    return job
+
+
+def make_image(
+    job: GenerationJob,
+    *,
+    index: int = 0,
+    size: tuple[int, int] = (64, 48),
+    review_status: str = ReviewStatus.NEW,
+    **fields: Any,
+) -> GeneratedImage:
+    """A stored result of ``job``: a real PNG saved through imagegen's storage."""
+    data = png_bytes(size)
+    storage = get_storage()
+    name = output_name(job, index, "png")
+    if storage.exists(name):
+        storage.delete(name)
+    stored = storage.save(name, ContentFile(data))
+    values: dict[str, Any] = {
+        "job": job,
+        "index": index,
+        "file": stored,
+        "width": size[0],
+        "height": size[1],
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "content_type": "image/png",
+        "prompt": job.prompt,
+        "provider": job.provider,
+        "model": job.model,
+        "settings": {"resolution": job.resolution, "aspect_ratio": job.aspect_ratio},
+        "review_status": review_status,
+    }
+    values.update(fields)
+    return GeneratedImage.objects.create(**values)

@@ -1,0 +1,361 @@
+"""The budgets, reports and thumbnails services."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from PIL import Image
+
+from imagegen import services
+from imagegen.choices import ReviewStatus, Status
+from imagegen.imaging import make_thumbnail
+from imagegen.models import GeneratedImage, GenerationJob
+from imagegen.services import budgets, reports
+from imagegen.services.thumbnails import make_thumbnails, thumbnail_name
+from imagegen.storage import get_storage
+
+from .factories import make_editor, make_image, make_job, make_user, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+#: A fixed "now" for the period arithmetic: mid-month, mid-day, site time zone UTC.
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen(monkeypatch: Any) -> datetime:
+    """``timezone.now()`` is NOW for this test (periods and auto_now_add alike)."""
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+    return NOW
+
+
+def set_budgets(settings: Any, **limits: Any) -> None:
+    settings.IMAGEGEN = {**settings.IMAGEGEN, "BUDGETS": limits}
+
+
+@pytest.fixture
+def editor(django_user_model: Any) -> Any:
+    return make_editor(django_user_model, username="editor")
+
+
+@pytest.fixture
+def other(django_user_model: Any) -> Any:
+    return make_editor(django_user_model, username="other")
+
+
+class TestLimits:
+    def test_no_budgets_no_states_and_no_refusal(self, editor):
+        assert budgets.limits() == {}
+        assert budgets.states(editor) == []
+        budgets.check(editor, Decimal("1000"))
+
+    def test_limits_are_exact_decimals(self, settings):
+        set_budgets(settings, USER_DAILY=0.1, USER_MONTHLY="2.50", SITE_MONTHLY=None)
+        limits = budgets.limits()
+        assert limits == {"USER_DAILY": Decimal("0.1"), "USER_MONTHLY": Decimal("2.50")}
+        assert all(type(v) is Decimal for v in limits.values())
+
+    def test_period_start(self):
+        when = datetime(2026, 3, 15, 12, 34, 56, 789, tzinfo=UTC)
+        assert budgets.period_start("USER_DAILY", when) == datetime(2026, 3, 15, tzinfo=UTC)
+        assert budgets.period_start("USER_MONTHLY", when) == datetime(2026, 3, 1, tzinfo=UTC)
+        assert budgets.period_start("SITE_MONTHLY", when) == datetime(2026, 3, 1, tzinfo=UTC)
+
+    def test_period_start_follows_the_site_time_zone(self, settings):
+        settings.TIME_ZONE = "America/New_York"
+        when = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)  # still Feb 28 in New York
+        start = budgets.period_start("USER_MONTHLY", when)
+        assert (start.year, start.month, start.day, start.hour) == (2026, 2, 1, 0)
+        assert start.utcoffset() == timedelta(hours=-5)
+
+    def test_money(self):
+        assert budgets.money(Decimal("0.02")) == "0.02"
+        assert budgets.money(Decimal("0.0200")) == "0.02"
+        assert budgets.money(Decimal("0.025")) == "0.0250"
+        assert budgets.money(Decimal("12")) == "12.00"
+
+
+class TestStates:
+    def test_figures_per_period(self, settings, frozen, editor, other):
+        set_budgets(settings, USER_DAILY="1", USER_MONTHLY="5", SITE_MONTHLY="20")
+        make_job(editor, resolution="4k", created_at=NOW - timedelta(hours=2))  # today 0.08
+        make_job(editor, resolution="2k", created_at=NOW - timedelta(days=3))  # month 0.04
+        make_job(editor, resolution="4k", created_at=NOW - timedelta(days=20))  # February
+        make_job(other, resolution="1k", created_at=NOW - timedelta(hours=1))  # site 0.02
+        make_job(
+            editor, resolution="4k", charged_cost=Decimal("0.5"), created_at=NOW
+        )  # charged wins over the estimate
+        states = {s.key: s for s in budgets.states(editor)}
+        assert list(states) == ["USER_DAILY", "USER_MONTHLY", "SITE_MONTHLY"]
+        assert states["USER_DAILY"].spent == Decimal("0.58")
+        assert states["USER_DAILY"].left == Decimal("0.42")
+        assert states["USER_MONTHLY"].spent == Decimal("0.62")
+        assert states["SITE_MONTHLY"].spent == Decimal("0.64")
+        assert states["SITE_MONTHLY"].left == Decimal("19.36")
+        assert states["USER_DAILY"].label == "your daily budget"
+        assert states["SITE_MONTHLY"].label == "the site's monthly budget"
+        assert all(type(s.spent) is Decimal and type(s.left) is Decimal for s in states.values())
+        # Shown in the form as they are: the costs' four places on every database.
+        assert [str(s.left) for s in states.values()] == ["0.4200", "4.3800", "19.3600"]
+
+    def test_left_is_never_negative(self, settings, frozen, editor):
+        set_budgets(settings, USER_DAILY="0.01")
+        make_job(editor, resolution="4k", created_at=NOW)
+        (state,) = budgets.states(editor)
+        assert state.spent == Decimal("0.08")
+        assert state.left == Decimal("0")
+
+    def test_what_does_not_count(self, settings, frozen, editor):
+        set_budgets(settings, USER_DAILY="10")
+        make_job(editor, status=Status.FAILED, resolution="4k")
+        make_job(editor, status=Status.FAILED, resolution="4k", provider_task_id="t-f")
+        make_job(editor, status=Status.CANCELED, resolution="4k")
+        make_job(editor, status=Status.EXPIRED, resolution="4k")
+        make_job(editor, status=Status.CANCELED, resolution="1k", provider_task_id="t-c")
+        make_job(editor, status=Status.EXPIRED, resolution="1k", provider_task_id="t-e")
+        make_job(editor, status=Status.QUEUED, resolution="1k")
+        make_job(editor, status=Status.RUNNING, resolution="1k")
+        (state,) = budgets.states(editor)
+        # Canceled and expired after acceptance, queued and running: 4 x 0.02.
+        assert state.spent == Decimal("0.08")
+
+    def test_job_without_price_counts_nothing(self, settings, frozen, editor):
+        set_budgets(settings, USER_DAILY="1")
+        make_job(editor, estimated_cost=None)
+        (state,) = budgets.states(editor)
+        assert state.spent == Decimal("0")
+
+    def test_exceed_budget_has_only_the_site_limit(self, settings, django_user_model, frozen):
+        set_budgets(settings, USER_DAILY="1", USER_MONTHLY="5", SITE_MONTHLY="20")
+        boss = make_editor(django_user_model, "imagegen.exceed_budget")
+        assert [s.key for s in budgets.states(boss)] == ["SITE_MONTHLY"]
+        superuser = django_user_model.objects.create_superuser("root", password="x")
+        assert [s.key for s in budgets.states(superuser)] == ["SITE_MONTHLY"]
+
+    def test_anonymous_and_no_user_have_only_the_site_limit(self, settings):
+        from django.contrib.auth.models import AnonymousUser
+
+        set_budgets(settings, USER_DAILY="1", SITE_MONTHLY="20")
+        assert [s.key for s in budgets.states(None)] == ["SITE_MONTHLY"]
+        assert [s.key for s in budgets.states(AnonymousUser())] == ["SITE_MONTHLY"]
+
+
+class TestCheck:
+    def test_exactly_the_limit_is_allowed_one_cent_more_is_not(self, settings, frozen, editor):
+        # 0.06 as a float is not 0.02 * 3 in binary; as a Decimal it is.
+        set_budgets(settings, USER_DAILY=0.06)
+        make_job(editor, resolution="1k", created_at=NOW)
+        make_job(editor, resolution="1k", created_at=NOW)
+        budgets.check(editor, Decimal("0.02"))
+        with pytest.raises(ValidationError) as info:
+            budgets.check(editor, Decimal("0.03"))
+        (message,) = info.value.messages
+        assert info.value.code == "budget_exceeded"
+        assert "your daily budget" in message
+        assert "0.03 USD" in message and "0.06 USD" in message and "0.02 USD left" in message
+
+    def test_free_job_is_never_refused(self, settings, frozen, editor):
+        set_budgets(settings, USER_DAILY="0")
+        budgets.check(editor, Decimal("0"))
+        budgets.check(editor, None)
+        with pytest.raises(ValidationError):
+            budgets.check(editor, Decimal("0.01"))
+
+    def test_site_limit_applies_to_exempt_users(self, settings, django_user_model, frozen, other):
+        set_budgets(settings, USER_DAILY="0.01", SITE_MONTHLY="0.10")
+        boss = make_editor(django_user_model, "imagegen.exceed_budget")
+        budgets.check(boss, Decimal("0.08"))  # over the user limit: fine
+        make_job(other, resolution="4k", created_at=NOW)
+        with pytest.raises(ValidationError) as info:
+            budgets.check(boss, Decimal("0.04"))
+        assert "the site's monthly budget" in info.value.messages[0]
+
+    def test_create_job_refuses_and_saves_nothing(self, settings, frozen, editor):
+        set_budgets(settings, USER_MONTHLY="0.06")
+        make_job(editor, resolution="2k", created_at=NOW - timedelta(days=5))
+        with pytest.raises(ValidationError) as info:
+            services.create_job(prompt="one more", resolution="2k", user=editor)
+        assert "your monthly budget" in info.value.messages[0]
+        assert GenerationJob.objects.count() == 1
+        job = services.create_job(prompt="a small one", resolution="1k", user=editor)
+        assert job.estimated_cost == Decimal("0.02")
+
+    def test_budgets_reset_with_the_period(self, settings, frozen, editor):
+        set_budgets(settings, USER_DAILY="0.05")
+        make_job(editor, resolution="4k", created_at=NOW - timedelta(days=1))
+        budgets.check(editor, Decimal("0.05"))
+
+
+class TestReports:
+    @pytest.fixture
+    def jobs(self, editor, other, django_user_model):
+        march = datetime(2026, 3, 10, 12, tzinfo=UTC)
+        april = datetime(2026, 4, 2, 12, tzinfo=UTC)
+        make_job(editor, resolution="1k", created_at=march)  # 0.02
+        make_job(editor, resolution="2k", created_at=april, charged_cost=Decimal("0.05"))
+        make_job(other, resolution="4k", created_at=march)  # 0.08
+        make_job(other, resolution="1k", created_at=april)  # 0.02
+        make_job(None, resolution="1k", created_at=april)  # an automation: 0.02
+        make_job(other, provider="apixo", resolution="2k", created_at=april)  # 0.04
+        # Not counted:
+        make_job(editor, status=Status.FAILED, resolution="4k", created_at=march)
+        make_job(editor, status=Status.CANCELED, resolution="4k", created_at=april)
+        make_job(
+            other,
+            status=Status.CANCELED,
+            resolution="4k",
+            created_at=april,
+            provider_task_id="t-accepted",
+        )  # counted: 0.08
+
+    @staticmethod
+    def table(rows):
+        return {row.key: (row.jobs, row.amount) for row in rows}
+
+    def test_spend_per_group(self, jobs):
+        report = reports.spend()
+        assert list(report) == ["user", "provider", "resolution", "month"]
+        assert self.table(report["user"]) == {
+            "other": (4, Decimal("0.22")),
+            "editor": (2, Decimal("0.07")),
+            None: (1, Decimal("0.02")),
+        }
+        assert [row.key for row in report["user"]] == ["other", "editor", None]
+        assert self.table(report["provider"]) == {
+            "sandbox": (6, Decimal("0.27")),
+            "apixo": (1, Decimal("0.04")),
+        }
+        assert self.table(report["resolution"]) == {
+            "4k": (2, Decimal("0.16")),
+            "2k": (2, Decimal("0.09")),
+            "1k": (3, Decimal("0.06")),
+        }
+        months = [(row.key.year, row.key.month) for row in report["month"]]
+        assert months == [(2026, 4), (2026, 3)]
+        assert [(r.jobs, r.amount) for r in report["month"]] == [
+            (5, Decimal("0.21")),
+            (2, Decimal("0.10")),
+        ]
+        for rows in report.values():
+            total = reports.total(rows)
+            assert (total.jobs, total.amount) == (7, Decimal("0.31"))
+
+    def test_period(self, jobs):
+        march = reports.spend(
+            since=datetime(2026, 3, 1, tzinfo=UTC), until=datetime(2026, 4, 1, tzinfo=UTC)
+        )
+        assert self.table(march["user"]) == {
+            "other": (1, Decimal("0.08")),
+            "editor": (1, Decimal("0.02")),
+        }
+        assert len(march["month"]) == 1
+        since_april = reports.spend(since=datetime(2026, 4, 1, tzinfo=UTC))
+        assert reports.total(since_april["provider"]).amount == Decimal("0.21")
+
+    def test_empty(self):
+        report = reports.spend()
+        assert all(rows == [] for rows in report.values())
+        assert reports.total([]) == reports.Row(None, 0, Decimal(0))
+
+    def test_report_page_dates_are_inclusive(self, client, django_user_model, jobs):
+        client.force_login(make_user(django_user_model, "imagegen.view_cost_report"))
+        from django.urls import reverse
+
+        url = reverse("admin:imagegen_generationjob_costs")
+        response = client.get(url, {"since": "2026-04-02", "until": "2026-04-02"})
+        sections = {s["key"]: s for s in response.context["sections"]}
+        assert sections["user"]["total"].amount == Decimal("0.21")
+        response = client.get(url, {"until": "2026-04-01"})
+        sections = {s["key"]: s for s in response.context["sections"]}
+        assert sections["user"]["total"].amount == Decimal("0.10")
+
+    def test_report_page_needs_its_permission(self, client, django_user_model):
+        client.force_login(make_user(django_user_model, "imagegen.view_generationjob"))
+        from django.urls import reverse
+
+        assert client.get(reverse("admin:imagegen_generationjob_costs")).status_code == 403
+
+
+class TestThumbnails:
+    def test_make_thumbnail_fits_in_400px_as_webp(self):
+        data = make_thumbnail(io.BytesIO(png_bytes((1600, 900))))
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.format == "WEBP"
+            assert im.size == (400, 225)
+
+    def test_small_images_are_not_enlarged(self):
+        data = make_thumbnail(io.BytesIO(png_bytes((64, 48))))
+        with Image.open(io.BytesIO(data)) as im:
+            assert (im.format, im.size) == ("WEBP", (64, 48))
+
+    def test_transparency_is_kept(self):
+        out = io.BytesIO()
+        Image.new("RGBA", (500, 500), (0, 0, 0, 0)).save(out, "PNG")
+        with Image.open(io.BytesIO(make_thumbnail(io.BytesIO(out.getvalue())))) as im:
+            assert im.mode == "RGBA"
+
+    def test_make_thumbnails_writes_previews_and_sets_the_field(self, editor):
+        job = make_job(editor)
+        tall = make_image(job, index=0, size=(600, 1200))
+        small = make_image(job, index=1, size=(64, 48))
+        assert make_thumbnails(job.pk) == 2
+        storage = get_storage()
+        for image, size in ((tall, (200, 400)), (small, (64, 48))):
+            image.refresh_from_db()
+            assert image.thumbnail.name == thumbnail_name(image.file.name)
+            assert image.thumbnail.name.endswith(".thumb.webp")
+            assert image.thumbnail_url == image.thumbnail.url != image.file.url
+            with storage.open(image.thumbnail.name, "rb") as fh, Image.open(fh) as im:
+                assert im.format == "WEBP"
+                assert im.size == size
+                assert max(im.size) <= 400
+
+    def test_make_thumbnails_is_idempotent(self, editor):
+        job = make_job(editor)
+        image = make_image(job, size=(800, 800))
+        assert make_thumbnails(job.pk) == 1
+        image.refresh_from_db()
+        first = image.thumbnail.name
+        assert make_thumbnails(job.pk) == 0
+        image.refresh_from_db()
+        assert image.thumbnail.name == first
+        assert get_storage().exists(first)
+
+    def test_a_lost_update_is_redone_in_place(self, editor):
+        """A preview written but not recorded (a worker died) is overwritten, not duplicated."""
+        job = make_job(editor)
+        image = make_image(job, size=(800, 800))
+        make_thumbnails(job.pk)
+        image.refresh_from_db()
+        name = image.thumbnail.name
+        GeneratedImage.objects.filter(pk=image.pk).update(thumbnail="")
+        assert make_thumbnails(job.pk) == 1
+        image.refresh_from_db()
+        assert image.thumbnail.name == name
+
+    def test_discarded_images_are_skipped(self, editor):
+        job = make_job(editor)
+        make_image(job, index=0, review_status=ReviewStatus.DISCARDED, file="")
+        kept = make_image(job, index=1, size=(500, 500))
+        assert make_thumbnails(job.pk) == 1
+        discarded = job.images.get(index=0)
+        assert discarded.thumbnail.name == ""
+        kept.refresh_from_db()
+        assert kept.thumbnail
+
+    def test_only_the_jobs_images(self, editor):
+        job, other_job = make_job(editor), make_job(editor)
+        make_image(job)
+        theirs = make_image(other_job)
+        assert make_thumbnails(job.pk) == 1
+        theirs.refresh_from_db()
+        assert theirs.thumbnail.name == ""
+
+    def test_thumbnail_name(self):
+        assert thumbnail_name("imagegen/2026/11/abc/0.png") == "imagegen/2026/11/abc/0.thumb.webp"
