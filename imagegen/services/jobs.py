@@ -56,7 +56,7 @@ def create_job(
     the first call's job instead of creating another.
     """
     if idempotency_key and (existing := _job_with_key(idempotency_key)):
-        return existing
+        return _same_caller(existing, user)
     backend = get_provider(provider)
     reference_urls = [str(url).strip() for url in reference_urls]
     reference_images = list(reference_images)
@@ -92,7 +92,7 @@ def create_job(
     except IntegrityError:
         # The same key saved by a concurrent call: that call's job is the one.
         if idempotency_key and (existing := _job_with_key(idempotency_key)):
-            return existing
+            return _same_caller(existing, user)
         raise
     from ..tasks import submit_job
 
@@ -102,6 +102,18 @@ def create_job(
 
 def _job_with_key(key: str) -> GenerationJob | None:
     return GenerationJob.objects.filter(idempotency_key=key).first()
+
+
+def _same_caller(job: GenerationJob, user: Any) -> GenerationJob:
+    """The job an idempotency key already made, if the same user made it;
+    another user's key is refused rather than handing over their job."""
+    caller = user.pk if getattr(user, "is_authenticated", False) else None
+    if job.created_by_id != caller:
+        raise ValidationError(
+            _("This request key was already used by someone else; reload the form."),
+            code="idempotency_key_taken",
+        )
+    return job
 
 
 def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]:
