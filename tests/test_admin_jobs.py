@@ -123,8 +123,18 @@ class TestGenerateForm:
         make_job(editor, resolution="4k")
         pricing = logged_in.get(reverse(ADD)).context["pricing"]
         assert pricing["budgets"] == [
-            {"label": "your daily budget", "limit": "1.00", "left": "0.9200"},
-            {"label": "the site's monthly budget", "limit": "50", "left": "49.9200"},
+            {
+                "label": "your daily budget",
+                "left": "0.9200",
+                "limit_display": "1.00",
+                "left_display": "0.92",
+            },
+            {
+                "label": "the site's monthly budget",
+                "left": "49.9200",
+                "limit_display": "50.00",
+                "left_display": "49.92",
+            },
         ]
 
     def test_valid_post_creates_one_priced_job_and_opens_it(self, logged_in, editor):

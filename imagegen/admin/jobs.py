@@ -238,7 +238,13 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             "currency": conf.get_setting("CURRENCY"),
             "prices": prices,
             "budgets": [
-                {"label": s.label, "limit": str(s.limit), "left": str(s.left)}
+                # Plain numbers for the script, formatted ones for people.
+                {
+                    "label": s.label,
+                    "left": str(s.left),
+                    "limit_display": money(s.limit),
+                    "left_display": money(s.left),
+                }
                 for s in services.budgets.states(request.user)
             ],
         }
