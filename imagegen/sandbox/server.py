@@ -62,6 +62,8 @@ class Task:
     status_calls: int = 0
     callbacks_sent: int = 0
     files: dict[int, bytes] = field(default_factory=dict)
+    #: Outputs whose first download was delayed (``download-delay``).
+    delayed: set[int] = field(default_factory=set)
 
     def state(self, now: float) -> str:
         elapsed = now - self.created
@@ -240,10 +242,22 @@ class SandboxServer:
             "costTime": int(task.duration * 1000) if done else 0,
         }
 
+    def task(self, task_id: str | None) -> Task | None:
+        """The task with this id, if the sandbox knows it."""
+        with self._lock:
+            return self._tasks.get(task_id or "")
+
     def file(self, task_id: str, index: int) -> Task | None:
         with self._lock:
             self._counters["downloads"] += 1
             return self._tasks.get(task_id)
+
+    def first_download(self, task: Task, index: int) -> bool:
+        """True the first time output ``index`` of ``task`` is asked for."""
+        with self._lock:
+            first = index not in task.delayed
+            task.delayed.add(index)
+            return first
 
     # --- callbacks ------------------------------------------------------
 
@@ -394,9 +408,24 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             except (UnicodeDecodeError, ValueError):
                 return self._envelope(400, "Body must be UTF-8 JSON")
             status, result = sandbox.submit(body)
+            if status == 200 and self._lose_response(body["input"]["prompt"], "submit"):
+                return None
             return self._envelope(
                 status, "success" if status == 200 else result, result if status == 200 else None
             )
+
+        def _lose_response(self, prompt: str, kind: str) -> bool:
+            """``submit-delay``/``status-delay`` markers answer late;
+            ``submit-hangup``/``status-hangup`` close the connection without an
+            answer, after the work was done: the "accepted, answer lost" case."""
+            markers = parse_markers(prompt)
+            delay = markers.get(f"{kind}-delay")
+            if delay:
+                time.sleep(float(delay))
+            if f"{kind}-hangup" in markers:
+                self.close_connection = True
+                return True
+            return False
 
         def _get(self) -> None:
             parts = urlsplit(self.path)
@@ -413,6 +442,9 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                     return self._envelope(404, "Unknown model")
                 task_id = parse_qs(parts.query).get("taskId", [None])[0]
                 status, result = sandbox.status(task_id)
+                task = sandbox.task(task_id)
+                if task is not None and self._lose_response(task.prompt, "status"):
+                    return None
                 return self._envelope(
                     status,
                     "success" if status == 200 else result,
@@ -429,6 +461,9 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             task = sandbox.file(task_id, index)
             if task is None or index >= task.count:
                 return self._envelope(404, "Not found")
+            delay = task.markers.get("download-delay")
+            if delay and sandbox.first_download(task, index):
+                time.sleep(float(delay))
             kind = task.markers.get("download", "")
             if kind == "404":
                 return self._envelope(404, "Expired")
