@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a queued job waits for its submit task before the sweeper re-enqueues it.
     "SUBMIT_GRACE": 30,
     "SUBMIT_MAX_ATTEMPTS": 5,
+    # Seconds a submitting worker holds a queued job; longer than the provider's
+    # HTTP timeout, so a worker that died mid-submit is replaced only after it
+    # surely gave up.
+    "SUBMIT_LEASE": 120,
     # Seconds a finalize worker holds a job before the sweeper may hand it to another.
     "FINALIZE_LEASE": 300,
     "FINALIZE_MAX_ATTEMPTS": 5,

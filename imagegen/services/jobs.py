@@ -27,8 +27,6 @@ from .transitions import enqueue, send_after_commit, transition
 
 logger = logging.getLogger("imagegen")
 
-#: How long one submit attempt may hold a queued job (longer than any HTTP timeout).
-SUBMIT_LEASE = timedelta(seconds=120)
 #: How long a claimed poll holds a job before the sweeper may claim it again.
 POLL_LEASE = timedelta(seconds=60)
 
@@ -233,12 +231,13 @@ def submit(job_id: Any) -> str:
     job: the claim takes a lease, so a duplicate submit message is a no-op.
     """
     now = timezone.now()
+    lease = timedelta(seconds=conf.get_setting("SUBMIT_LEASE"))
     claimed = (
         GenerationJob.objects.filter(pk=job_id, status=Status.QUEUED)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(
-            lease_until=now + SUBMIT_LEASE,
-            next_poll_at=now + SUBMIT_LEASE,
+            lease_until=now + lease,
+            next_poll_at=now + lease,
             submit_attempts=F("submit_attempts") + 1,
             updated_at=now,
         )

@@ -22,7 +22,7 @@ from django.utils import timezone
 from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
-from .jobs import POLL_LEASE, SUBMIT_LEASE, expire
+from .jobs import POLL_LEASE, expire
 from .transitions import enqueue
 
 
@@ -34,6 +34,7 @@ def sweep(now: datetime | None = None) -> Counter:
     counts: Counter = Counter()
     batch = int(conf.get_setting("SWEEP_BATCH_SIZE"))
     finalize_lease = timedelta(seconds=conf.get_setting("FINALIZE_LEASE"))
+    submit_lease = timedelta(seconds=conf.get_setting("SUBMIT_LEASE"))
     with transaction.atomic():
         due = GenerationJob.objects.filter(
             status__in=[s.value for s in ACTIVE], next_poll_at__lte=now
@@ -53,7 +54,7 @@ def sweep(now: datetime | None = None) -> Counter:
                 groups["finalize"].append(job_id)
         # Push claimed jobs out of the due window so the next sweep leaves them
         # to the task just sent; if that message is lost they come due again.
-        _postpone(groups["submit"], now + SUBMIT_LEASE, clamp=True)
+        _postpone(groups["submit"], now + submit_lease, clamp=True)
         _postpone([job_id for job_id, _ in groups["poll"]], now + POLL_LEASE, clamp=True)
         _postpone(groups["finalize"], now + finalize_lease, clamp=False)
         for job_id in groups["expire"]:
