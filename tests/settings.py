@@ -4,9 +4,12 @@
 127.0.0.1:5432, and always under CI=true) or ``sqlite``.
 """
 
+import json
 import os
 import socket
 import tempfile
+
+from kombu import Queue
 
 from project.settings import *  # noqa: F403
 
@@ -64,9 +67,24 @@ BROKERS = {
 TEST_BROKER = os.environ.get("IMAGEGEN_TEST_BROKER", "redis")
 CELERY_BROKER_URL = BROKERS[TEST_BROKER]
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A queue of this run's own, so two test runs on one broker (CI's two passes, a
+# developer's second terminal) never consume each other's messages. Worker
+# subprocesses of the fault tests get the name through IMAGEGEN_TEST_QUEUE.
+# RabbitMQ drops the queue an hour after its last use.
+TEST_QUEUE = os.environ.get("IMAGEGEN_TEST_QUEUE") or f"imagegen-test-{os.getpid()}"
+CELERY_TASK_DEFAULT_QUEUE = TEST_QUEUE
+CELERY_TASK_QUEUES = (
+    Queue(TEST_QUEUE, routing_key=TEST_QUEUE, queue_arguments={"x-expires": 3_600_000}),
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 IMAGEGEN = {
     "PROVIDER": "sandbox",
     "PROVIDERS": {"sandbox": {"BASE_URL": "http://127.0.0.1:9/api/v1"}},
 }
+
+# A Celery worker started as a subprocess by the fault tests runs on these
+# settings too; the test hands it what it changed (the test database's name,
+# MEDIA_ROOT, IMAGEGEN, STORAGES...) as JSON, applied last.
+for _name, _value in json.loads(os.environ.get("IMAGEGEN_TEST_OVERRIDES", "{}")).items():
+    globals()[_name] = _value
