@@ -36,12 +36,12 @@ def require_service(name: str, url: str) -> None:
     pytest.skip(message)
 
 
-def require_postgres() -> None:
-    """Skip tests that need PostgreSQL's row locks when the suite runs on SQLite."""
+def require_postgres(why: str = "row locks, SKIP LOCKED") -> None:
+    """Skip tests that need PostgreSQL (for ``why``) when the suite runs on SQLite."""
     if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         if CI and django_settings.TEST_DB == "postgres":
             pytest.fail("PostgreSQL expected under CI.")
-        pytest.skip("needs PostgreSQL (row locks, SKIP LOCKED); this run uses SQLite")
+        pytest.skip(f"needs PostgreSQL ({why}); this run uses SQLite")
 
 
 def wait_until(

@@ -1,0 +1,98 @@
+"""A TCP proxy that can be cut: the way the fault tests make a real server
+(broker, database, S3) unreachable for a while without stopping it."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+
+
+class TCPProxy:
+    """Forwards ``127.0.0.1:<port>`` to ``target``.
+
+    :meth:`cut` drops every open connection and refuses new ones (they are
+    accepted and closed at once, as a server that went away); :meth:`restore`
+    lets connections through again.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._up = True
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
+        self._thread.start()
+
+    def url(self, template: str) -> str:
+        """``template`` with ``{port}`` filled in, e.g. ``redis://127.0.0.1:{port}/15``."""
+        return template.format(port=self.port)
+
+    def cut(self) -> None:
+        with self._lock:
+            self._up = False
+            sockets, self._open = self._open, set()
+        for sock in sockets:
+            _close(sock)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._up = True
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        _close(self._listener)
+        self._thread.join(timeout=5)
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _addr = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                up = self._up
+            if not up:
+                _close(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            threading.Thread(
+                target=self._pipe, args=(client, upstream), name="tcp-proxy-pipe", daemon=True
+            ).start()
+
+    def _pipe(self, client: socket.socket, upstream: socket.socket) -> None:
+        pair = {client: upstream, upstream: client}
+        try:
+            while True:
+                readable, _, _ = select.select(list(pair), [], [], 1.0)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    pair[sock].sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            with self._lock:
+                self._open.discard(client)
+                self._open.discard(upstream)
+            _close(client)
+            _close(upstream)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
