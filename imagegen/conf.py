@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "BUDGETS": {},
     # Largest callback body accepted, in bytes.
     "MAX_CALLBACK_BYTES": 256 * 1024,
+    # Store results that arrive after a job expired (the provider charged for
+    # them) instead of only recording the late callback.
+    "ACCEPT_LATE_RESULTS": False,
     # Confirm every callback through the provider's status API before trusting it.
     "CONFIRM_CALLBACKS": False,
     # Polling: intervals grow from POLL_MIN_INTERVAL toward POLL_MAX_INTERVAL.

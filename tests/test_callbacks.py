@@ -226,3 +226,27 @@ def test_status_endpoint_requires_permission(client, job, django_user_model):
     data = client.get(status_url).json()
     assert data["status"] == "submitted"
     assert "callback_token_hash" not in data
+
+
+def test_late_result_is_kept_when_configured(client, job, settings, imagegen_settings):
+    settings.IMAGEGEN = {**imagegen_settings, "ACCEPT_LATE_RESULTS": True}
+    GenerationJob.objects.filter(pk=job.pk).update(status=Status.EXPIRED)
+    # Another task's result never lands on this job, late or not.
+    assert post(client, job, body(task_id="task-2")).status_code == 400
+    assert GenerationJob.objects.get(pk=job.pk).status == Status.EXPIRED
+    assert post(client, job, body()).status_code == 200
+    job.refresh_from_db()
+    assert job.status == Status.FINALIZING
+    assert job.completed_at is None and job.result_urls == ["http://127.0.0.1:9/0.png"]
+
+
+@pytest.mark.parametrize("accept_late", [False, True])
+def test_callback_for_a_canceled_job_is_recorded_only(
+    client, job, settings, imagegen_settings, accept_late
+):
+    settings.IMAGEGEN = {**imagegen_settings, "ACCEPT_LATE_RESULTS": accept_late}
+    services.cancel(job.pk)
+    assert post(client, job, body()).status_code == 200
+    job.refresh_from_db()
+    assert job.status == Status.CANCELED
+    assert WebhookDelivery.objects.get().outcome == WebhookDelivery.Outcome.DUPLICATE

@@ -361,8 +361,16 @@ def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
         return "advanced" if moved else "stale"
     if state.status == TaskStatus.SUCCESS:
         lease = timedelta(seconds=conf.get_setting("FINALIZE_LEASE"))
-        moved = base.filter(status__in=[Status.QUEUED, *IN_FLIGHT]).update(
+        accepted = [Status.QUEUED, *IN_FLIGHT]
+        if conf.get_setting("ACCEPT_LATE_RESULTS"):
+            # Only an expired job that knew this task: never another task's result.
+            late = Q(status=Status.EXPIRED, provider_task_id=state.task_id)
+            base = base.filter(Q(status__in=accepted) | late)
+        else:
+            base = base.filter(status__in=accepted)
+        moved = base.update(
             status=Status.FINALIZING,
+            completed_at=None,
             provider_task_id=state.task_id,
             result_urls=[o.url for o in state.outputs if o.url],
             provider_completed_at=_from_ms(state.completed_at_ms) or now,

@@ -13,8 +13,9 @@ class TCPProxy:
     """Forwards ``127.0.0.1:<port>`` to ``target``.
 
     :meth:`cut` drops every open connection and refuses new ones (they are
-    accepted and closed at once, as a server that went away); :meth:`restore`
-    lets connections through again.
+    accepted and closed at once, as a server that went away); :meth:`stall`
+    accepts new connections and never answers (a server that hangs);
+    :meth:`restore` lets connections through again.
     """
 
     def __init__(self, host: str, port: int) -> None:
@@ -23,7 +24,7 @@ class TCPProxy:
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
-        self._up = True
+        self._mode = "up"
         self._closed = False
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
         self._thread.start()
@@ -33,15 +34,21 @@ class TCPProxy:
         return template.format(port=self.port)
 
     def cut(self) -> None:
+        self._set_mode("cut")
+
+    def stall(self) -> None:
+        self._set_mode("stall")
+
+    def restore(self) -> None:
+        # Also drops connections held by a stall: they were never answered.
+        self._set_mode("up")
+
+    def _set_mode(self, mode: str) -> None:
         with self._lock:
-            self._up = False
+            self._mode = mode
             sockets, self._open = self._open, set()
         for sock in sockets:
             _close(sock)
-
-    def restore(self) -> None:
-        with self._lock:
-            self._up = True
 
     def close(self) -> None:
         self._closed = True
@@ -56,9 +63,13 @@ class TCPProxy:
             except OSError:
                 return
             with self._lock:
-                up = self._up
-            if not up:
+                mode = self._mode
+                if mode == "stall":
+                    # Held open, never answered; closed by the next mode change.
+                    self._open.add(client)
+            if mode == "cut":
                 _close(client)
+            if mode != "up":
                 continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)

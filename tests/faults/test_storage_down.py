@@ -1,0 +1,133 @@
+"""Storage (S3 on moto's server) failing or hanging while results are stored:
+finalize retries, and no half-written object or asset is ever left."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from imagegen import services
+from imagegen.choices import Status
+from imagegen.models import GeneratedImage
+
+from ..conftest import wait_until
+from .conftest import drive_to_end, job_row
+from .proxy import TCPProxy
+
+pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
+
+boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
+moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+
+BUCKET = "imagegen-faults"
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(
+    fault_settings: dict[str, Any], settings: Any, moto: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, TCPProxy]]:
+    """Results go to a bucket on moto's server, reached (by everyone) through a proxy."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    parts = urlsplit(moto)
+    proxy = TCPProxy(parts.hostname or "127.0.0.1", parts.port or 80)
+    client = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "imagegen": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": f"http://127.0.0.1:{proxy.port}",
+                "region_name": "us-east-1",
+                "file_overwrite": True,
+            },
+        },
+    }
+    try:
+        yield client, proxy
+    finally:
+        proxy.close()
+        for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+        client.delete_bucket(Bucket=BUCKET)
+
+
+def stored_keys(client: Any, job: Any) -> set[str]:
+    listing = client.list_objects_v2(Bucket=BUCKET, Prefix="imagegen/").get("Contents", [])
+    return {obj["Key"] for obj in listing if str(job.pk) in obj["Key"]}
+
+
+def assert_stored_once_on_s3(client: Any, job: Any) -> None:
+    assert job.status == Status.SUCCEEDED, (job.status, job.error_code, job.error_message)
+    images = list(job.images.order_by("index"))
+    assert [image.index for image in images] == list(range(len(job.result_urls)))
+    keys = stored_keys(client, job)
+    outputs = {image.file.name for image in images}
+    assert outputs <= keys
+    assert not {k for k in keys - outputs if ".thumb." not in k}, "orphan objects"
+    for image in images:
+        head = client.head_object(Bucket=BUCKET, Key=image.file.name)
+        assert head["ContentLength"] == image.size
+
+
+def test_storage_down_for_a_while_finalize_retries(
+    s3: tuple[Any, TCPProxy], sandbox: Any, workers: Any
+) -> None:
+    client, proxy = s3
+    proxy.cut()
+    job = services.create_job(prompt="A kestrel hovering [sandbox:count=2]")
+    workers()
+    wait_until(
+        lambda: job_row(job.pk).finalize_attempts >= 2,
+        timeout=45,
+        what="finalize to fail on storage and try again",
+    )
+    # Nothing half-done while storage is away: no asset, no object.
+    assert job_row(job.pk).status == Status.FINALIZING
+    assert not GeneratedImage.objects.filter(job=job).exists()
+    assert not stored_keys(client, job)
+    proxy.restore()
+
+    job = drive_to_end(job.pk)
+
+    assert_stored_once_on_s3(client, job)
+    assert sandbox.stats()["submits"] == 1
+
+
+def test_worker_killed_while_storage_hangs(
+    s3: tuple[Any, TCPProxy], sandbox: Any, workers: Any
+) -> None:
+    client, proxy = s3
+    proxy.stall()
+    job = services.create_job(prompt="A swift in flight")
+    first = workers()
+    wait_until(
+        lambda: job_row(job.pk).status == Status.FINALIZING and sandbox.stats()["downloads"] >= 1,
+        what="finalize to reach storage",
+    )
+    first.kill()
+    proxy.restore()
+    workers()
+
+    job = drive_to_end(job.pk)
+
+    assert_stored_once_on_s3(client, job)
+    assert job.finalize_attempts >= 2
