@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from . import conf, permissions, services
 from .models import GenerationJob, WebhookDelivery
@@ -21,7 +21,6 @@ logger = logging.getLogger("imagegen")
 
 @csrf_exempt
 @login_not_required
-@require_POST
 @transaction.non_atomic_requests
 def callback(request: HttpRequest, provider: str, job_id, token: str) -> JsonResponse:
     """Receive a provider's callback for one job (authenticated by the URL token).
@@ -31,6 +30,11 @@ def callback(request: HttpRequest, provider: str, job_id, token: str) -> JsonRes
     the provider or the poller tries again). Only ``REMOTE_ADDR`` is recorded:
     forwarded-for headers are client-controlled and never trusted.
     """
+    if request.method != "POST":
+        # Checked here rather than by require_POST, whose log line has the path.
+        response = _answer(405, "Only POST.", job_id)
+        response["Allow"] = "POST"
+        return response
     remote_addr = request.META.get("REMOTE_ADDR")
     limit = int(conf.get_setting("MAX_CALLBACK_BYTES"))
     try:
@@ -48,21 +52,27 @@ def callback(request: HttpRequest, provider: str, job_id, token: str) -> JsonRes
                 outcome=WebhookDelivery.Outcome.TOO_LARGE,
                 status_code=413,
             )
-            return _answer(413, "Body too large.")
+            return _answer(413, "Body too large.", job_id)
         body = request.read(limit + 1)
         if len(body) > limit:
-            return _answer(413, "Body too large.")
+            return _answer(413, "Body too large.", job_id)
         result = services.handle_callback(
             provider, str(job_id), token, body, request.headers, remote_addr
         )
     except DatabaseError:
         logger.exception("Database unavailable while receiving a callback for %s", job_id)
-        return _answer(503, "Temporarily unavailable.")
-    return _answer(result.status_code, result.message)
+        return _answer(503, "Temporarily unavailable.", job_id)
+    return _answer(result.status_code, result.message, job_id)
 
 
-def _answer(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"code": status, "message": message}, status=status)
+def _answer(status: int, message: str, job_id: object) -> JsonResponse:
+    response = JsonResponse({"code": status, "message": message}, status=status)
+    if status >= 400:
+        # Django's own request log would print the path, and the path carries
+        # the callback token: log it here without, and mark it logged.
+        logger.warning("Callback for job %s answered %d: %s", job_id, status, message)
+        response._has_been_logged = True
+    return response
 
 
 @require_GET
