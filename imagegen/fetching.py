@@ -229,7 +229,9 @@ def _save(
     size = 0
     try:
         with os.fdopen(fd, "wb") as fh:
-            for chunk in response.iter_raw(64 * 1024):
+            # No chunk size: httpx would hold bytes back until a chunk is full,
+            # and a trickling server would never reach the deadline check.
+            for chunk in response.iter_raw():
                 size += len(chunk)
                 if size > policy.max_bytes:
                     raise DownloadTooLargeError(

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from imagegen import services, tokens
 from imagegen.choices import Status, TaskStatus
-from imagegen.exceptions import TransientError
+from imagegen.exceptions import FetchError, TransientError
 from imagegen.models import GeneratedImage, GenerationJob
 from imagegen.providers import Output, TaskState
 from imagegen.storage import get_storage
@@ -206,6 +206,28 @@ class TestLifecycle:
         assert not GeneratedImage.objects.filter(job=job).exists()
         storage = get_storage()
         assert not storage.exists(f"imagegen/{job.created_at:%Y/%m}/{job.pk}/0.png")
+
+    def test_endless_slow_download_ends_failed_after_the_attempts(
+        self, imagegen_settings, settings
+    ):
+        settings.IMAGEGEN = {
+            **imagegen_settings,
+            "DOWNLOAD_TIMEOUT": 1,
+            "FINALIZE_MAX_ATTEMPTS": 2,
+        }
+        job = create("x [sandbox:download=slow]")
+        assert services.submit(job.pk) == "submitted"
+        poll_until_done(job)
+        assert job.status == Status.FINALIZING
+        for _ in range(2):
+            # Each attempt gives up at the deadline and hands the job back for a retry.
+            with pytest.raises(FetchError, match="took too long"):
+                services.finalize(job.pk)
+        assert services.finalize(job.pk) == "failed"
+        job.refresh_from_db()
+        assert job.status == Status.FAILED and job.error_code == "STORE_FAILED"
+        assert not GeneratedImage.objects.filter(job=job).exists()
+        assert not get_storage().exists(f"imagegen/{job.created_at:%Y/%m}/{job.pk}/0.png")
 
     def test_result_on_disallowed_host_is_refused(self, imagegen_settings, settings, sandbox):
         providers = {
