@@ -44,11 +44,14 @@ VISIBILITY_TIMEOUT = 5
 
 
 class WorkerProcess:
-    """One ``celery worker`` process (solo pool: the process is the worker)."""
+    """One ``celery worker`` host: by default the solo pool, where the process
+    is the worker, so SIGKILL kills the task mid-flight."""
 
-    def __init__(self, name: str, log: Path) -> None:
+    def __init__(self, name: str, log: Path, pool: str = "solo", concurrency: int = 1) -> None:
         self.name = name
         self.log = log
+        self.pool = pool
+        self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
@@ -73,7 +76,8 @@ class WorkerProcess:
             "-A",
             "project",
             "worker",
-            "--pool=solo",
+            f"--pool={self.pool}",
+            f"--concurrency={self.concurrency}",
             "--without-mingle",
             "--without-gossip",
             "--without-heartbeat",
@@ -139,15 +143,16 @@ def fault_settings(
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
+def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """``start()`` starts another worker process; all are stopped after the test.
     Their output is printed when the test fails (pytest shows captured stdout)."""
     started: list[WorkerProcess] = []
     numbers = count(1)
 
-    def start() -> WorkerProcess:
+    def start(**options: Any) -> WorkerProcess:
         number = next(numbers)
-        worker = WorkerProcess(f"faults{number}-{os.getpid()}", tmp_path / f"worker{number}.log")
+        log = tmp_path / f"worker{number}.log"
+        worker = WorkerProcess(f"faults{number}-{os.getpid()}", log, **options)
         started.append(worker.start())
         return worker
 
