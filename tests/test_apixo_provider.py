@@ -14,7 +14,7 @@ from imagegen.exceptions import (
     TransientError,
 )
 from imagegen.providers import GenerationRequest, get_provider
-from imagegen.providers.apixo import APIXOProvider, parse_task
+from imagegen.providers.apixo import FAIL_MESSAGES, APIXOProvider, parse_task
 from imagegen.providers.base import parse_retry_after
 
 from .conftest import wait_until
@@ -58,6 +58,12 @@ class TestParseTask:
         assert state.error_code == "CONTENT_VIOLATION"
         assert "content policy" in state.error_message
         assert "nope" in state.error_message
+
+    @pytest.mark.parametrize("code", sorted(FAIL_MESSAGES))
+    def test_every_documented_fail_code_has_its_message(self, code):
+        state = parse_task({"taskId": "t", "state": "failed", "failCode": code, "failMsg": ""})
+        assert state.error_code == code
+        assert state.error_message.startswith(str(FAIL_MESSAGES[code]))
 
     def test_unknown_fail_code_is_still_readable(self):
         state = parse_task({"taskId": "t", "state": "failed", "failCode": "WEIRD_NEW_CODE"})
@@ -148,6 +154,13 @@ class TestAgainstSandbox:
         with pytest.raises(PermanentError) as info:
             provider.submit(request(mode="image-to-image"))
         assert info.value.status_code == 400
+
+    @pytest.mark.parametrize(("status", "words"), [(401, "API key"), (402, "balance")])
+    def test_account_errors_are_permanent_and_readable(self, provider, status, words):
+        with pytest.raises(PermanentError) as info:
+            provider.submit(request(f"x [sandbox:submit-http={status}]"))
+        assert info.value.status_code == status
+        assert words in str(info.value)
 
     @pytest.mark.parametrize("status", [500, 503])
     def test_server_errors_are_transient(self, provider, status):

@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import threading
+
+#: The start of an HTTP request, to name what a choked connection was sending.
+REQUEST_LINE = re.compile(rb"^[A-Z]{3,7} /")
 
 
 class TCPProxy:
@@ -15,7 +19,9 @@ class TCPProxy:
     :meth:`cut` drops every open connection and refuses new ones (they are
     accepted and closed at once, as a server that went away); :meth:`stall`
     accepts new connections and never answers (a server that hangs);
-    :meth:`restore` lets connections through again.
+    :meth:`choke` lets each new connection send ``n`` bytes upstream and then
+    holds the rest (a transfer that stops half way; :attr:`choked` tells
+    when one did); :meth:`restore` lets connections through again.
     """
 
     def __init__(self, host: str, port: int) -> None:
@@ -25,6 +31,10 @@ class TCPProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._mode = "up"
+        self._budget: int | None = None
+        self.choked = threading.Event()
+        #: The request line the choked connection was sending when it stopped.
+        self.choked_request = b""
         self._closed = False
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
         self._thread.start()
@@ -39,8 +49,15 @@ class TCPProxy:
     def stall(self) -> None:
         self._set_mode("stall")
 
+    def choke(self, after_bytes: int) -> None:
+        with self._lock:
+            self._budget = after_bytes
+        self.choked.clear()
+
     def restore(self) -> None:
-        # Also drops connections held by a stall: they were never answered.
+        # Also drops connections held by a stall or a choke: they never finished.
+        with self._lock:
+            self._budget = None
         self._set_mode("up")
 
     def _set_mode(self, mode: str) -> None:
@@ -84,6 +101,9 @@ class TCPProxy:
 
     def _pipe(self, client: socket.socket, upstream: socket.socket) -> None:
         pair = {client: upstream, upstream: client}
+        with self._lock:
+            budget = self._budget
+        last_request = b""
         try:
             while True:
                 readable, _, _ = select.select(list(pair), [], [], 1.0)
@@ -91,6 +111,19 @@ class TCPProxy:
                     data = sock.recv(65536)
                     if not data:
                         return
+                    if sock is client and REQUEST_LINE.match(data):
+                        last_request = data.split(b"\r\n", 1)[0]
+                    if sock is client and budget is not None:
+                        data, budget = data[:budget], budget - len(data)
+                        if budget <= 0:
+                            pair[sock].sendall(data)
+                            self.choked_request = last_request
+                            self.choked.set()
+                            # Hold the connection open, sending nothing more,
+                            # until the test restores or closes the proxy.
+                            while client.fileno() != -1 and not self._closed:
+                                select.select([], [], [], 0.2)
+                            return
                     pair[sock].sendall(data)
         except (OSError, ValueError):
             return

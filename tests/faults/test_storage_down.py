@@ -131,3 +131,23 @@ def test_worker_killed_while_storage_hangs(
 
     assert_stored_once_on_s3(client, job)
     assert job.finalize_attempts >= 2
+
+
+def test_worker_killed_mid_upload(s3: tuple[Any, TCPProxy], sandbox: Any, workers: Any) -> None:
+    client, proxy = s3
+    # Each connection to S3 may send 3 kB: the existence check gets through,
+    # the upload stops a few hundred bytes into the image.
+    proxy.choke(after_bytes=3000)
+    job = services.create_job(prompt="A nightjar [sandbox:noise]")
+    first = workers()
+    wait_until(proxy.choked.is_set, what="an upload to stop half way")
+    assert proxy.choked_request.startswith(b"PUT /imagegen-faults/imagegen/")
+    first.kill()
+    assert not stored_keys(client, job)  # S3 never shows a half-written object
+    proxy.restore()
+    workers()
+
+    job = drive_to_end(job.pk)
+
+    assert_stored_once_on_s3(client, job)
+    assert job.finalize_attempts >= 2
