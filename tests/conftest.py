@@ -127,3 +127,49 @@ def sweeper() -> Callable[[], Any]:
     from imagegen import services
 
     return services.sweep
+
+
+@pytest.fixture
+def editor(django_user_model: Any) -> Any:
+    """A staff user with the editor permissions (see tests/factories.py)."""
+    from .factories import make_editor
+
+    return make_editor(django_user_model, username="editor")
+
+
+@pytest.fixture
+def other(django_user_model: Any) -> Any:
+    """A second editor, whose jobs the first may not see."""
+    from .factories import make_editor
+
+    return make_editor(django_user_model, username="other")
+
+
+@pytest.fixture
+def logged_in(client: Any, editor: Any) -> Any:
+    """The test client, logged in as ``editor``."""
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server, for the session (skips when the s3 extra is missing)."""
+    pytest.importorskip("boto3", reason="the s3 extra is not installed")
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials moto accepts, in the environment (worker subprocesses inherit them)."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -142,3 +143,32 @@ def make_image(
     }
     values.update(fields)
     return GeneratedImage.objects.create(**values)
+
+
+def messages_of(response: Any) -> list[str]:
+    """Messages shown on a page reached with ``follow=True``."""
+    return [str(m) for m in response.context["messages"]]
+
+
+def set_budgets(settings: Any, **limits: Any) -> None:
+    settings.IMAGEGEN = {**settings.IMAGEGEN, "BUDGETS": limits}
+
+
+def run_admin_action(
+    client: Any,
+    kind: str,
+    changelist_url: str,
+    button_url: Callable[[Any, str], str],
+    action: str,
+    objects: tuple[Any, ...],
+    *,
+    follow: bool = True,
+) -> Any:
+    """Run an admin action the two ways the admin offers it: ``"list"`` (POST
+    to the changelist with the selection) or ``"button"`` (POST to the change
+    page's ``<pk>/actions/<action>/``, one object)."""
+    if kind == "list":
+        data = {"action": action, "_selected_action": [str(obj.pk) for obj in objects]}
+        return client.post(changelist_url, data, follow=follow)
+    assert len(objects) == 1
+    return client.post(button_url(objects[0], action), follow=follow)

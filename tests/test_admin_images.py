@@ -14,7 +14,14 @@ from imagegen.choices import Mode, ReviewStatus
 from imagegen.models import GeneratedImage, GenerationJob
 from imagegen.storage import get_storage
 
-from .factories import make_editor, make_image, make_job, make_user
+from .factories import (
+    make_editor,
+    make_image,
+    make_job,
+    make_user,
+    messages_of,
+    run_admin_action,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -30,29 +37,9 @@ def action_url(image: GeneratedImage, action: str) -> str:
     return reverse("admin:imagegen_generatedimage_action", args=[image.pk, action])
 
 
-def messages_of(response: Any) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
-
-
 def offered_actions(response: Any) -> list[str]:
     form = response.context["action_form"]
     return [] if form is None else [name for name, _ in form.fields["action"].choices if name]
-
-
-@pytest.fixture
-def editor(django_user_model: Any) -> Any:
-    return make_editor(django_user_model, username="editor")
-
-
-@pytest.fixture
-def other(django_user_model: Any) -> Any:
-    return make_editor(django_user_model, username="other")
-
-
-@pytest.fixture
-def logged_in(client: Any, editor: Any) -> Any:
-    client.force_login(editor)
-    return client
 
 
 @pytest.fixture
@@ -65,11 +52,10 @@ def act(request: Any, client: Any) -> Any:
     """Run an image action as a list action or as the change page's button."""
 
     def run(action: str, *images: GeneratedImage, follow: bool = True, query: str = "") -> Any:
-        if request.param == "list":
-            data = {"action": action, "_selected_action": [str(i.pk) for i in images]}
-            return client.post(reverse(CHANGELIST) + query, data, follow=follow)
-        assert len(images) == 1
-        return client.post(action_url(images[0], action), follow=follow)
+        changelist = reverse(CHANGELIST) + query
+        return run_admin_action(
+            client, request.param, changelist, action_url, action, images, follow=follow
+        )
 
     run.kind = request.param
     return run

@@ -22,7 +22,16 @@ from imagegen.choices import Mode, ReviewStatus, Status
 from imagegen.models import GenerationJob
 from imagegen.providers import get_provider
 
-from .factories import EDITOR, make_editor, make_image, make_job, make_user
+from .factories import (
+    EDITOR,
+    make_editor,
+    make_image,
+    make_job,
+    make_user,
+    messages_of,
+    run_admin_action,
+    set_budgets,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +49,6 @@ def action_url(job: Any, action: str) -> str:
     return reverse("admin:imagegen_generationjob_action", args=[job.pk, action])
 
 
-def messages_of(response: Any) -> list[str]:
-    """Messages shown on a page reached with ``follow=True``."""
-    return [str(m) for m in response.context["messages"]]
-
-
 def form_data(**overrides: Any) -> dict[str, Any]:
     data = {
         "prompt": "a red bicycle against a blue wall",
@@ -59,38 +63,14 @@ def form_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-def budgets(settings: Any, **limits: Any) -> None:
-    settings.IMAGEGEN = {**settings.IMAGEGEN, "BUDGETS": limits}
-
-
-@pytest.fixture
-def editor(django_user_model: Any) -> Any:
-    return make_editor(django_user_model, username="editor")
-
-
-@pytest.fixture
-def other(django_user_model: Any) -> Any:
-    return make_editor(django_user_model, username="other")
-
-
-@pytest.fixture
-def logged_in(client: Any, editor: Any) -> Any:
-    client.force_login(editor)
-    return client
-
-
 @pytest.fixture(params=["list", "button"])
 def act(request: Any, client: Any) -> Any:
-    """Run a job action the two ways the admin offers it: as a list action
-    (POST to the changelist) or as the change page's button (POST to
-    ``<pk>/actions/<action>/``)."""
+    """Run a job action as a list action or as the change page's button."""
 
     def run(action: str, *jobs: GenerationJob, follow: bool = True) -> Any:
-        if request.param == "list":
-            data = {"action": action, "_selected_action": [str(job.pk) for job in jobs]}
-            return client.post(reverse(CHANGELIST), data, follow=follow)
-        assert len(jobs) == 1
-        return client.post(action_url(jobs[0], action), follow=follow)
+        return run_admin_action(
+            client, request.param, reverse(CHANGELIST), action_url, action, jobs, follow=follow
+        )
 
     run.kind = request.param
     return run
@@ -119,7 +99,7 @@ class TestGenerateForm:
         assert again != key.group(1)
 
     def test_get_shows_the_budgets_left(self, logged_in, editor, settings):
-        budgets(settings, USER_DAILY="1.00", SITE_MONTHLY=50)
+        set_budgets(settings, USER_DAILY="1.00", SITE_MONTHLY=50)
         make_job(editor, resolution="4k")
         pricing = logged_in.get(reverse(ADD)).context["pricing"]
         assert pricing["budgets"] == [
@@ -246,7 +226,7 @@ class TestBudgetRefusals:
     def test_job_over_the_daily_budget_is_refused_and_nothing_is_created(
         self, logged_in, editor, settings
     ):
-        budgets(settings, USER_DAILY="0.05")
+        set_budgets(settings, USER_DAILY="0.05")
         make_job(editor, resolution="2k")  # 0.04 spent today
         response = logged_in.post(reverse(ADD), form_data(resolution="2k"))
         assert response.status_code == 200
@@ -258,7 +238,7 @@ class TestBudgetRefusals:
         assert GenerationJob.objects.count() == 1
 
     def test_failed_and_never_accepted_jobs_do_not_count(self, logged_in, editor, settings):
-        budgets(settings, USER_DAILY="0.05")
+        set_budgets(settings, USER_DAILY="0.05")
         make_job(editor, resolution="1k")  # 0.02 counts
         make_job(editor, status=Status.FAILED, resolution="4k")
         make_job(editor, status=Status.FAILED, resolution="4k", provider_task_id="t-failed")
@@ -269,21 +249,21 @@ class TestBudgetRefusals:
         assert GenerationJob.objects.filter(status=Status.QUEUED).count() == 1
 
     def test_a_canceled_job_the_provider_had_accepted_counts(self, logged_in, editor, settings):
-        budgets(settings, USER_DAILY="0.05")
+        set_budgets(settings, USER_DAILY="0.05")
         make_job(editor, status=Status.CANCELED, resolution="2k", provider_task_id="t-1")
         response = logged_in.post(reverse(ADD), form_data(resolution="2k"))
         assert response.status_code == 200
         assert "your daily budget" in response.context["form"].non_field_errors()[0]
 
     def test_other_users_spend_does_not_count_against_my_budget(self, logged_in, other, settings):
-        budgets(settings, USER_DAILY="0.05")
+        set_budgets(settings, USER_DAILY="0.05")
         make_job(other, resolution="4k")
         assert logged_in.post(reverse(ADD), form_data(resolution="2k")).status_code == 302
 
     def test_exceed_budget_passes_user_limits_but_not_the_site_limit(
         self, client, django_user_model, other, settings
     ):
-        budgets(settings, USER_DAILY="0.01", USER_MONTHLY="0.01", SITE_MONTHLY="0.10")
+        set_budgets(settings, USER_DAILY="0.01", USER_MONTHLY="0.01", SITE_MONTHLY="0.10")
         boss = make_editor(django_user_model, "imagegen.exceed_budget")
         client.force_login(boss)
         assert client.post(reverse(ADD), form_data(resolution="2k")).status_code == 302
@@ -744,7 +724,7 @@ class TestRetry:
         assert [m.level_tag for m in response.context["messages"]] == ["error"]
 
     def test_retry_over_budget_is_refused(self, logged_in, editor, act, settings):
-        budgets(settings, USER_DAILY="0.05")
+        set_budgets(settings, USER_DAILY="0.05")
         make_job(editor, resolution="2k")
         job = make_job(editor, status=Status.FAILED, resolution="2k")
         response = act("retry_jobs", job)

@@ -20,7 +20,14 @@ from imagegen.services import budgets, reports
 from imagegen.services.thumbnails import make_thumbnails, thumbnail_name
 from imagegen.storage import get_storage
 
-from .factories import make_editor, make_image, make_job, make_user, png_bytes
+from .factories import (
+    make_editor,
+    make_image,
+    make_job,
+    make_user,
+    png_bytes,
+    set_budgets,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,20 +40,6 @@ def frozen(monkeypatch: Any) -> datetime:
     """``timezone.now()`` is NOW for this test (periods and auto_now_add alike)."""
     monkeypatch.setattr(timezone, "now", lambda: NOW)
     return NOW
-
-
-def set_budgets(settings: Any, **limits: Any) -> None:
-    settings.IMAGEGEN = {**settings.IMAGEGEN, "BUDGETS": limits}
-
-
-@pytest.fixture
-def editor(django_user_model: Any) -> Any:
-    return make_editor(django_user_model, username="editor")
-
-
-@pytest.fixture
-def other(django_user_model: Any) -> Any:
-    return make_editor(django_user_model, username="other")
 
 
 class TestLimits:

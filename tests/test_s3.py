@@ -17,27 +17,11 @@ from .test_services import run_to_end
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
-moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
-def s3_storage(settings, s3_endpoint, monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+def s3_storage(settings, moto_endpoint, aws_credentials):
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="imagegen-test")
     settings.STORAGES = {
         **settings.STORAGES,
@@ -45,7 +29,7 @@ def s3_storage(settings, s3_endpoint, monkeypatch):
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": "imagegen-test",
-                "endpoint_url": s3_endpoint,
+                "endpoint_url": moto_endpoint,
                 "region_name": "us-east-1",
                 "file_overwrite": True,
             },

@@ -20,34 +20,18 @@ from .proxy import TCPProxy
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
-moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
 
 BUCKET = "imagegen-faults"
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3(
-    fault_settings: dict[str, Any], settings: Any, moto: str, monkeypatch: pytest.MonkeyPatch
+    fault_settings: dict[str, Any], settings: Any, moto_endpoint: str, aws_credentials: None
 ) -> Iterator[tuple[Any, TCPProxy]]:
     """Results go to a bucket on moto's server, reached (by everyone) through a proxy."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    parts = urlsplit(moto)
+    parts = urlsplit(moto_endpoint)
     proxy = TCPProxy(parts.hostname or "127.0.0.1", parts.port or 80)
-    client = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)
     settings.STORAGES = {
         **settings.STORAGES,
