@@ -21,7 +21,7 @@ from .conftest import drive_to_end, job_row
 from .proxy import TCPProxy
 from .test_worker_killed import assert_stored_once
 
-pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.faults, pytest.mark.brokers, pytest.mark.django_db(transaction=True)]
 
 DEFAULT_PORTS = {"redis": 6379, "amqp": 5672}
 

@@ -17,7 +17,7 @@ from imagegen.storage import get_storage, output_name
 from ..conftest import wait_until
 from .conftest import drive_to_end, job_row
 
-pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.faults, pytest.mark.brokers, pytest.mark.django_db(transaction=True)]
 
 
 def assert_stored_once(job: GenerationJob) -> None:
