@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, F, Value
+from django.db.models import DateTimeField, F, QuerySet, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -36,12 +36,7 @@ def sweep(now: datetime | None = None) -> Counter:
     finalize_lease = timedelta(seconds=conf.get_setting("FINALIZE_LEASE"))
     submit_lease = timedelta(seconds=conf.get_setting("SUBMIT_LEASE"))
     with transaction.atomic():
-        due = GenerationJob.objects.filter(
-            status__in=[s.value for s in ACTIVE], next_poll_at__lte=now
-        ).order_by("next_poll_at")
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        rows = list(due.values_list("id", "status", "deadline_at", "poll_count")[:batch])
+        rows = list(due_jobs(now)[:batch])
         groups: dict[str, list] = {"expire": [], "submit": [], "poll": [], "finalize": []}
         for job_id, status, deadline_at, poll_count in rows:
             if status != Status.FINALIZING and deadline_at <= now:
@@ -69,6 +64,18 @@ def sweep(now: datetime | None = None) -> Counter:
     counts["poll"] = len(groups["poll"])
     counts["finalize"] = len(groups["finalize"])
     return counts
+
+
+def due_jobs(now: datetime) -> QuerySet:
+    """The sweeper's claim: active jobs due by ``now``, oldest first, as
+    ``(id, status, deadline_at, poll_count)``, locked and skipping rows
+    another sweeper holds. Served by the partial index ``imagegen_job_due_idx``."""
+    due = GenerationJob.objects.filter(
+        status__in=[s.value for s in ACTIVE], next_poll_at__lte=now
+    ).order_by("next_poll_at")
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True)
+    return due.values_list("id", "status", "deadline_at", "poll_count")
 
 
 def _postpone(job_ids: list, until: datetime, *, clamp: bool) -> None:

@@ -1,0 +1,60 @@
+"""What every benchmark needs: Django set up on a fresh benchmark database,
+medians, and a table printer."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+
+def setup_django() -> None:
+    """Create the benchmark database if needed, set Django up and migrate."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+    import django
+    from django.conf import settings
+
+    _create_database(settings.DATABASES["default"])
+    django.setup()
+    from django.core.management import call_command
+
+    import project.celery  # noqa: F401 (binds the shared tasks to the site's app)
+
+    call_command("migrate", verbosity=0)
+
+
+def _create_database(config: dict[str, Any]) -> None:
+    import psycopg
+
+    conninfo = {
+        "dbname": "postgres",
+        "user": config["USER"],
+        "password": config["PASSWORD"] or None,
+        "host": config["HOST"],
+        "port": config["PORT"],
+        "autocommit": True,
+    }
+    with psycopg.connect(**{k: v for k, v in conninfo.items() if v is not None}) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{config["NAME"]}"')
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table (it pastes into docs/benchmarks.md as it is)."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
+    rule = "| " + " | ".join("-" * w for w in widths) + " |"
+    body = [
+        "| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
+    return "\n".join([line, rule, *body])

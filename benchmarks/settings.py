@@ -1,0 +1,24 @@
+"""Settings of the benchmarks: the example site's, on PostgreSQL and Redis.
+
+``IMAGEGEN_BENCH_DATABASE`` (default ``imagegen_bench``, created if missing)
+and ``IMAGEGEN_BENCH_REDIS_URL`` (default Redis database 14) select them.
+"""
+
+import os
+
+from project.settings import *  # noqa: F403
+
+DEBUG = False
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("IMAGEGEN_BENCH_DATABASE", "imagegen_bench"),
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "PASSWORD": os.environ.get("PGPASSWORD", ""),
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+    }
+}
+CELERY_BROKER_URL = os.environ.get("IMAGEGEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+CELERY_TASK_DEFAULT_QUEUE = "imagegen-bench"
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
