@@ -161,6 +161,7 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         context = {
+            "title": _("Generation jobs"),
             "can_view_costs": request.user.has_perm(COST_PERMISSION),
             **(extra_context or {}),
         }
@@ -197,7 +198,6 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             "subtitle": None,
             "opts": self.opts,
             "form": form,
-            "adminform": form,
             "media": self.media + form.media,
             "pricing": self._pricing(request),
             "max_references": form.max_references,
@@ -229,10 +229,10 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         """Prices and budgets the form's script shows as options change."""
         prices = {}
         for name in conf.configured_providers():
-            model = get_provider(name).model
+            provider = get_provider(name)
             prices[name] = {
-                res: None if (p := conf.price(name, model, res)) is None else str(p)
-                for res in get_provider(name).capabilities.resolutions
+                res: None if (p := conf.price(name, provider.model, res)) is None else str(p)
+                for res in provider.capabilities.resolutions
             }
         return {
             "currency": conf.get_setting("CURRENCY"),
