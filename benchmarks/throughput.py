@@ -1,0 +1,177 @@
+"""Pipeline throughput: jobs per second from creation to stored asset, and
+imagegen's own CPU time per job.
+
+One worker host (Celery prefork, concurrency 2), the site under gunicorn
+(2 workers) receiving the callbacks, the sandbox in its own process with
+zero latency and 1K PNG outputs, PostgreSQL and Redis.
+
+    .venv/bin/python -m benchmarks.throughput [--jobs 300]
+
+CPU per job counts the worker host, the web server and this process (which
+creates the jobs, as a request would); not the sandbox.
+Targets: at least 20 jobs/s; under 30 ms of imagegen CPU per job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+from .common import setup_django, table
+
+ROOT = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cpu_seconds(root_pid: int) -> float:
+    """User + system CPU of a process and its live descendants, from /proc."""
+    total = 0.0
+    pending = [root_pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+        pending += [int(child) for child in children]
+    return total
+
+
+def _wait_http(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    args = parser.parse_args()
+    sandbox_port, web_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "IMAGEGEN_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}/api/v1",
+        "IMAGEGEN_CALLBACK_BASE_URL": f"http://127.0.0.1:{web_port}",
+        "PYTHONPATH": str(ROOT),
+    }
+    os.environ.update({k: env[k] for k in ("IMAGEGEN_SANDBOX_URL", "IMAGEGEN_CALLBACK_BASE_URL")})
+    setup_django()
+    from imagegen import services
+    from imagegen.models import GenerationJob
+    from project.celery import app
+
+    app.control.purge()
+    bin_dir = Path(sys.executable).parent
+    processes = {
+        "sandbox": subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "imagegen.sandbox",
+                "--port",
+                str(sandbox_port),
+                "--latency",
+                "0",
+            ],
+            stdout=subprocess.DEVNULL,
+            env=env,
+        ),
+        "web": subprocess.Popen(
+            [
+                str(bin_dir / "gunicorn"),
+                "project.wsgi",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{web_port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        ),
+        "worker": subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "project",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=2",
+                "--loglevel=WARNING",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+        ),
+    }
+    try:
+        _wait_http(sandbox_port)
+        _wait_http(web_port)
+        # Give the worker's pool processes time to start; they are not timed.
+        time.sleep(3)
+        before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
+        own_before = time.process_time()
+        start = time.perf_counter()
+        ids = [services.create_job(prompt=f"throughput {n}").pk for n in range(args.jobs)]
+        own = time.process_time() - own_before
+        pending = GenerationJob.objects.filter(pk__in=ids).exclude(status="succeeded")
+        while pending.exists():
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        after = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            process.wait(timeout=30)
+    stored = GenerationJob.objects.filter(pk__in=ids, status="succeeded").count()
+    cpu = {name: after[name] - before[name] for name in processes}
+    imagegen_cpu = cpu["worker"] + cpu["web"] + own
+    print(f"Pipeline throughput ({args.jobs} jobs, sandbox latency 0, callbacks on):\n")
+    print(
+        table(
+            ["figure", "value"],
+            [
+                ("jobs stored", f"{stored} / {args.jobs}"),
+                ("wall time, s", f"{elapsed:.1f}"),
+                ("jobs per second", f"{stored / elapsed:.1f}"),
+                ("worker host CPU per job, ms", f"{cpu['worker'] / args.jobs * 1000:.1f}"),
+                ("web server (callbacks) CPU per job, ms", f"{cpu['web'] / args.jobs * 1000:.1f}"),
+                ("job creation CPU per job, ms", f"{own / args.jobs * 1000:.1f}"),
+                ("imagegen CPU per job, ms", f"{imagegen_cpu / args.jobs * 1000:.1f}"),
+                (
+                    "sandbox CPU per job, ms (not imagegen)",
+                    f"{cpu['sandbox'] / args.jobs * 1000:.1f}",
+                ),
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
