@@ -58,3 +58,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         for row in cells
     ]
     return "\n".join([line, rule, *body])
+
+
+def empty_tables() -> None:
+    """Start from empty imagegen tables (the benchmark database only)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE imagegen_generationjob, imagegen_generatedimage, "
+            "imagegen_webhookdelivery CASCADE"
+        )

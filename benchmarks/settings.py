@@ -22,3 +22,5 @@ DATABASES = {
 CELERY_BROKER_URL = os.environ.get("IMAGEGEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 CELERY_TASK_DEFAULT_QUEUE = "imagegen-bench"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
+# The webhook benchmark adds a bare view beside the site's URLs.
+ROOT_URLCONF = "benchmarks.urls"

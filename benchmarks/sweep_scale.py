@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .common import median, setup_django, table
+from .common import empty_tables, median, setup_django, table
 
 #: Jobs in each 100: 1 due (submitted, poll time passed), 9 running but not
 #: due, 90 finished. The sweeper must find the 1 without reading the 99.
@@ -64,8 +64,8 @@ def run(sizes: list[int]) -> None:
     rows = []
     plans = {}
     for size in sizes:
+        empty_tables()
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE imagegen_generationjob CASCADE")
             cursor.execute(FILL_SQL, [size])
             cursor.execute("ANALYZE imagegen_generationjob")
         sweep_times, claim_times = [], []

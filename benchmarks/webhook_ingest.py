@@ -1,0 +1,221 @@
+"""Webhook ingest: callbacks per second into the callback view under gunicorn
+(2 workers), each a valid success callback for a distinct job, against a bare
+Django view in the same process layout, measured with wrk in the same run.
+
+    .venv/bin/python -m benchmarks.webhook_ingest [--seconds 10]
+
+Needs wrk (Debian's package: apt-get install wrk). Target: callbacks at least
+0.5 of the bare view's rate, zero errors, every callback recorded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+
+from .common import empty_tables, setup_django, table
+
+ROOT = Path(__file__).resolve().parents[1]
+JOBS = 40_000
+
+LUA = """
+local paths = {}
+local bodies = {}
+for line in io.lines("%(file)s") do
+  local path, body = line:match("^(%%S+) (.+)$")
+  paths[#paths + 1] = path
+  bodies[#bodies + 1] = body
+end
+local threads, counter, bare = %(threads)d, 0, false
+local next_id = 0
+-- setup() runs in the main state; "thread_id" becomes a global of each thread's own state.
+function setup(thread) thread:set("thread_id", next_id); next_id = next_id + 1 end
+function init(args) counter = thread_id; bare = args[1] == "bare" end
+function request()
+  local i = (counter %% #paths) + 1
+  counter = counter + threads
+  local path = bare and "/bare/" or paths[i]
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, bodies[i])
+end
+"""
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wrk(url: str, script: str, seconds: int, threads: int, connections: int, *extra: str) -> dict:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            script,
+            url,
+            "--",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    latency = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
+    return {
+        "rate": rate,
+        "requests": total,
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+        "p50": latency.get("50"),
+        "p99": latency.get("99"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    setup_django()
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from imagegen import tokens
+    from imagegen.models import GenerationJob, WebhookDelivery
+    from project.celery import app
+
+    empty_tables()
+    now = timezone.now()
+    jobs = [
+        GenerationJob(
+            provider="sandbox",
+            model="gpt-image-2",
+            mode="text-to-image",
+            prompt=f"ingest {n}",
+            resolution="1k",
+            aspect_ratio="auto",
+            status="submitted",
+            provider_task_id=f"task-{n}",
+            deadline_at=now + timezone.timedelta(hours=1),
+            next_poll_at=now + timezone.timedelta(hours=1),
+        )
+        for n in range(JOBS)
+    ]
+    for job in jobs:
+        job.callback_token_hash = tokens.hash_token(tokens.callback_token(job.pk))
+    GenerationJob.objects.bulk_create(jobs, batch_size=2000)
+
+    workdir = Path(tempfile.mkdtemp(prefix="imagegen-wrk-"))
+    lines = []
+    for job in jobs:
+        path = reverse(
+            "imagegen:callback",
+            kwargs={
+                "provider": "sandbox",
+                "job_id": job.pk,
+                "token": tokens.callback_token(job.pk),
+            },
+        )
+        data = {
+            "taskId": job.provider_task_id,
+            "state": "success",
+            "resultJson": json.dumps({"resultUrls": ["https://cdn.example.com/out.png"]}),
+        }
+        lines.append(f"{path} {json.dumps({'code': 200, 'msg': 'success', 'data': data})}")
+    (workdir / "requests.txt").write_text("\n".join(lines) + "\n")
+    threads = 2
+    script = workdir / "callbacks.lua"
+    script.write_text(LUA % {"file": workdir / "requests.txt", "threads": threads})
+
+    port = _free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings", "PYTHONPATH": str(ROOT)}
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    server = subprocess.Popen(
+        [
+            str(gunicorn),
+            "project.wsgi",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "error",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        bare = _wrk(base, str(script), args.seconds, threads, args.connections, "bare")
+        callbacks = _wrk(base, str(script), args.seconds, threads, args.connections)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        app.control.purge()
+    recorded = WebhookDelivery.objects.count()
+    accepted = WebhookDelivery.objects.filter(outcome="accepted").count()
+    moved = GenerationJob.objects.filter(status="finalizing").count()
+    print(
+        f"Webhook ingest (gunicorn -w 2, wrk -t{threads} -c{args.connections}, "
+        f"{args.seconds} s each, same run):\n"
+    )
+    print(
+        table(
+            ["endpoint", "requests/s", "p50", "p99", "non-2xx", "socket errors"],
+            [
+                (
+                    "bare view",
+                    f"{bare['rate']:.0f}",
+                    bare["p50"],
+                    bare["p99"],
+                    bare["errors"],
+                    bare["socket_errors"],
+                ),
+                (
+                    "callback view",
+                    f"{callbacks['rate']:.0f}",
+                    callbacks["p50"],
+                    callbacks["p99"],
+                    callbacks["errors"],
+                    callbacks["socket_errors"],
+                ),
+            ],
+        )
+    )
+    print(
+        f"\nratio callbacks / bare: {callbacks['rate'] / bare['rate']:.2f} (target >= 0.5)\n"
+        f"callbacks sent {callbacks['requests']}, recorded {recorded}, accepted {accepted}, "
+        f"jobs moved to finalizing {moved}"
+    )
+
+
+if __name__ == "__main__":
+    main()
