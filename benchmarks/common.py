@@ -4,8 +4,11 @@ medians, and a table printer."""
 from __future__ import annotations
 
 import os
+import socket
 import statistics
+import time
 from collections.abc import Sequence
+from contextlib import closing
 from typing import Any
 
 
@@ -69,3 +72,22 @@ def empty_tables() -> None:
             "TRUNCATE imagegen_generationjob, imagegen_generatedimage, "
             "imagegen_webhookdelivery CASCADE"
         )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server the benchmark starts."""
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    """Return once something accepts connections on ``port``; exit after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port} after {timeout:g} s")

@@ -13,29 +13,19 @@ from __future__ import annotations
 
 import json
 import resource
-import socket
 import subprocess
 import sys
 import time
-from contextlib import closing
 
-from .common import table
+from .common import free_port, setup_django, table
 
 
 def _rss_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def measure(resolution: str, api_url: str) -> dict:
     """In this (fresh) process: one warm-up 1K job, then the measured one."""
-    from .common import setup_django
-
     setup_django()
     from django.conf import settings
     from django.test import override_settings
@@ -82,7 +72,7 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         print(json.dumps(measure(*sys.argv[2].split(",", 1))))
         return
-    port = _free_port()
+    port = free_port()
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "imagegen.sandbox", "--port", str(port), "--latency", "0"],
         stdout=subprocess.PIPE,

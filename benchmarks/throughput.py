@@ -17,23 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
-from .common import setup_django, table
+from .common import free_port, setup_django, table, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _cpu_seconds(root_pid: int) -> float:
@@ -52,22 +44,11 @@ def _cpu_seconds(root_pid: int) -> float:
     return total
 
 
-def _wait_http(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=300)
     args = parser.parse_args()
-    sandbox_port, web_port = _free_port(), _free_port()
+    sandbox_port, web_port = free_port(), free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
@@ -130,8 +111,8 @@ def main() -> None:
         ),
     }
     try:
-        _wait_http(sandbox_port)
-        _wait_http(web_port)
+        wait_for_port(sandbox_port)
+        wait_for_port(web_port)
         # Give the worker's pool processes time to start; they are not timed.
         time.sleep(3)
         before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}

@@ -15,23 +15,15 @@ latency (30-240 s) the ratio grows by the same factor.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from contextlib import closing
 
-from .common import setup_django, table
+from .common import free_port, setup_django, table
 
 #: How often the synchronous design asks the provider (a typical fixed poll).
 SYNC_POLL_INTERVAL = 1.0
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def generate_synchronously(prompt: str) -> str:
@@ -73,7 +65,7 @@ def main() -> None:
     from django.test import Client, override_settings
     from django.urls import reverse
 
-    port = _free_port()
+    port = free_port()
     sandbox = subprocess.Popen(
         [
             sys.executable,

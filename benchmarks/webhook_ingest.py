@@ -16,15 +16,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from contextlib import closing
 from pathlib import Path
 
-from .common import empty_tables, setup_django, table
+from .common import empty_tables, free_port, setup_django, table, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = 40_000
@@ -49,12 +46,6 @@ function request()
   return wrk.format("POST", path, {["Content-Type"] = "application/json"}, bodies[i])
 end
 """
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wrk(url: str, script: str, seconds: int, threads: int, connections: int, *extra: str) -> dict:
@@ -148,7 +139,7 @@ def main() -> None:
     script = workdir / "callbacks.lua"
     script.write_text(LUA % {"file": workdir / "requests.txt", "threads": threads})
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings", "PYTHONPATH": str(ROOT)}
     gunicorn = Path(sys.executable).parent / "gunicorn"
     server = subprocess.Popen(
@@ -166,13 +157,7 @@ def main() -> None:
         env=env,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
         bare = _wrk(base, str(script), args.seconds, threads, args.connections, "bare")
         callbacks = _wrk(base, str(script), args.seconds, threads, args.connections)
