@@ -57,3 +57,11 @@ class TaskStatus(models.TextChoices):
     PROCESSING = "processing", _("Processing")
     SUCCESS = "success", _("Success")
     FAILED = "failed", _("Failed")
+
+
+class Source(models.TextChoices):
+    """How imagegen learnt a job's outcome."""
+
+    CALLBACK = "callback", _("Callback")
+    POLL = "poll", _("Poll")
+    SUBMIT = "submit", _("Submission answer")

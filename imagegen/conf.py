@@ -49,7 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "ACCEPT_LATE_RESULTS": False,
     # Confirm every callback through the provider's status API before trusting it.
     "CONFIRM_CALLBACKS": False,
-    # Polling: intervals grow from POLL_MIN_INTERVAL toward POLL_MAX_INTERVAL.
+    # Polling without callbacks: POLL_BUDGET polls spread over the provider's
+    # latency range, each (1 + POLL_GROWTH) times later than the last; past the
+    # range, intervals of POLL_GROWTH x the time waited, between the bounds.
+    "POLL_BUDGET": 6,
+    "POLL_GROWTH": 0.2,
     "POLL_MIN_INTERVAL": 2.0,
     "POLL_MAX_INTERVAL": 30.0,
     # How long after the expected latency a job waits for its callback before

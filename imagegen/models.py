@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, ReviewStatus, Status
+from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, ReviewStatus, Source, Status
 from .storage import get_storage
 
 
@@ -58,6 +58,11 @@ class GenerationJob(models.Model):
     # When the sweeper should next look at the job (submit, poll, resume finalize).
     next_poll_at = models.DateTimeField(_("next check"), null=True, blank=True)
     poll_count = models.PositiveIntegerField(_("polls"), default=0)
+    # Whether callbacks are arriving is read from how recent jobs ended; it
+    # picks the polling schedule of the next ones (imagegen.scheduling).
+    completed_via = models.CharField(
+        _("outcome learnt by"), max_length=8, choices=Source.choices, blank=True
+    )
     submit_attempts = models.PositiveIntegerField(default=0)
     finalize_attempts = models.PositiveIntegerField(default=0)
     # A worker holding the job (submitting or storing) until then; others keep off.
@@ -117,6 +122,12 @@ class GenerationJob(models.Model):
             ),
             models.Index(fields=["-created_at"], name="imagegen_job_created_idx"),
             models.Index(fields=["status", "-created_at"], name="imagegen_job_status_idx"),
+            # Recent outcomes per provider (services.callbacks.callbacks_arriving).
+            models.Index(
+                fields=["provider", "-provider_completed_at"],
+                name="imagegen_job_outcome_idx",
+                condition=~Q(completed_via=""),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

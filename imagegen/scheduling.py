@@ -1,11 +1,25 @@
 """When to poll a job that is waiting on its provider.
 
-With callbacks configured the first poll waits until the provider's typical
-latency has passed plus a grace period, so a job whose callback arrives makes
-no poll at all. Without callbacks, polling starts at the low end of the
-latency range. After that, intervals grow with the time already waited
-(a fixed fraction of it) between a floor and a cap: early completions are
-seen quickly, long jobs cost few calls.
+Two schedules, chosen per job at submission:
+
+* **Callbacks expected.** The first poll waits until the provider's latency
+  range has passed plus a grace period, so a job whose callback arrives
+  makes no poll at all.
+* **No callbacks** (none configured, or recent jobs of the provider finished
+  by polling because their callbacks did not arrive). ``POLL_BUDGET`` polls
+  are spread over the expected latency range ``(low, high)``, ending at
+  ``high``, each ``1 + POLL_GROWTH`` times later than the one before. A job
+  seen by a poll at ``t`` finished at most ``POLL_GROWTH / (1 + POLL_GROWTH)``
+  of its duration earlier, so detection delay stays a fixed fraction of the
+  job's duration for most jobs, while a job costs at most ``POLL_BUDGET``
+  polls inside its range. The top of the range is where the spacing pays
+  most: a poll there covers the widest span of completion times. When the
+  range is narrow enough, the polls cover all of it more densely instead.
+
+Past the range (a slow job, or a lost callback) each interval is
+``POLL_GROWTH`` of the time already waited, between ``POLL_MIN_INTERVAL``
+and ``POLL_MAX_INTERVAL``, never past the deadline. docs/benchmarks.md shows
+the polls per job and the delays this gives.
 """
 
 from __future__ import annotations
@@ -14,23 +28,34 @@ from datetime import datetime, timedelta
 
 from . import conf
 
-#: Each interval is this fraction of the time since submission.
-GROWTH = 0.25
+
+def window_polls(latency: tuple[float, float]) -> list[float]:
+    """Seconds after submission of the polls inside the expected latency range."""
+    low, high = latency
+    budget = int(conf.get_setting("POLL_BUDGET"))
+    if budget < 1 or high <= 0:
+        return []
+    ratio = 1.0 + float(conf.get_setting("POLL_GROWTH"))
+    if budget > 1 and low > 0:
+        ratio = min(ratio, (high / low) ** (1.0 / (budget - 1)))
+    return sorted(high / ratio**k for k in range(budget))
 
 
 def first_poll_delay(latency: tuple[float, float], *, callbacks: bool) -> float:
-    """Seconds from submission to the first poll."""
-    low, high = latency
+    """Seconds from submission to the first poll, with or without a callback expected."""
     if callbacks:
-        return high * (1.0 + float(conf.get_setting("CALLBACK_GRACE")))
-    return max(low, float(conf.get_setting("POLL_MIN_INTERVAL")))
+        return latency[1] * (1.0 + float(conf.get_setting("CALLBACK_GRACE")))
+    return next_poll_delay(latency, 0.0)
 
 
-def next_poll_delay(waited: float) -> float:
-    """Seconds until the next poll, given seconds waited since submission."""
-    low = float(conf.get_setting("POLL_MIN_INTERVAL"))
-    high = float(conf.get_setting("POLL_MAX_INTERVAL"))
-    return min(high, max(low, waited * GROWTH))
+def next_poll_delay(latency: tuple[float, float], waited: float) -> float:
+    """Seconds until the next poll, given the seconds waited since submission."""
+    floor = float(conf.get_setting("POLL_MIN_INTERVAL"))
+    for offset in window_polls(latency):
+        if offset - waited >= floor:
+            return offset - waited
+    cap = float(conf.get_setting("POLL_MAX_INTERVAL"))
+    return min(cap, max(floor, waited * float(conf.get_setting("POLL_GROWTH"))))
 
 
 def clamp(when: datetime, deadline: datetime) -> datetime:

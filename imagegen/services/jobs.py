@@ -17,12 +17,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, scheduling, signals, tokens
-from ..choices import IN_FLIGHT, AspectRatio, Mode, Resolution, Status, TaskStatus
+from ..choices import IN_FLIGHT, AspectRatio, Mode, Resolution, Source, Status, TaskStatus
 from ..exceptions import OutcomeUnknownError, PermanentError, ProviderError, UnsafeURLError
 from ..fetching import FetchPolicy, check_url
 from ..models import GenerationJob
 from ..providers import GenerationRequest, Provider, TaskState, get_provider
 from . import budgets
+from .callback_health import callbacks_arriving
 from .transitions import enqueue, send_after_commit, transition
 
 logger = logging.getLogger("imagegen")
@@ -271,7 +272,9 @@ def submit(job_id: Any) -> str:
 
 def _submitted(job: GenerationJob, backend: Provider, task_id: str, callbacks: bool) -> str:
     now = timezone.now()
-    first = scheduling.first_poll_delay(backend.latency(job.resolution), callbacks=callbacks)
+    expect_callback = callbacks and callbacks_arriving(job.provider, now)
+    first = scheduling.first_poll_delay(backend.latency(job.resolution), callbacks=expect_callback)
+    check_at, countdown = _plan_poll(now, first, job.deadline_at)
     moved = transition(
         job.pk,
         [Status.QUEUED],
@@ -279,10 +282,12 @@ def _submitted(job: GenerationJob, backend: Provider, task_id: str, callbacks: b
         provider_task_id=task_id,
         submitted_at=now,
         lease_until=None,
-        next_poll_at=scheduling.clamp(now + scheduling.seconds(first), job.deadline_at),
+        next_poll_at=check_at,
         error_code="",
         error_message="",
     )
+    if moved and countdown is not None:
+        _send_poll(job.pk, 0, countdown)
     if not moved:
         # A callback (which carries the task id) got here first, or the job was
         # canceled meanwhile: either way the provider task is accounted for.
@@ -345,6 +350,15 @@ def reference_image_urls(job: GenerationJob) -> list[str]:
     return urls
 
 
+#: What each report's source says about how the outcome was learnt.
+_SOURCES = {
+    "callback": Source.CALLBACK,
+    "replay": Source.CALLBACK,
+    "poll": Source.POLL,
+    "submit": Source.SUBMIT,
+}
+
+
 def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
     """Apply a provider's report (callback or poll) to a job. Returns the outcome:
 
@@ -375,6 +389,7 @@ def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
             result_urls=[o.url for o in state.outputs if o.url],
             provider_completed_at=_from_ms(state.completed_at_ms) or now,
             provider_cost_time_ms=state.cost_time_ms,
+            completed_via=_SOURCES[source],
             lease_until=None,
             # If the finalize message is lost, the sweeper sends it again then.
             next_poll_at=now + lease,
@@ -398,6 +413,27 @@ def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
     return "stale"
 
 
+def _plan_poll(now: datetime, delay: float, deadline: datetime) -> tuple[datetime, float | None]:
+    """When the sweeper should next look at a job, and the countdown of a poll
+    to send now (None: leave the poll to the sweeper).
+
+    A wait up to ``MAX_COUNTDOWN`` goes to Celery as a countdown, so the poll
+    is not late by up to a sweep interval; the sweeper's check then moves one
+    poll lease later, as the fallback if that message is lost. Longer waits,
+    and waits past the deadline, stay in the database for the sweeper.
+    """
+    due = now + scheduling.seconds(delay)
+    if delay > float(conf.get_setting("MAX_COUNTDOWN")) or due >= deadline:
+        return scheduling.clamp(due, deadline), None
+    return scheduling.clamp(due + POLL_LEASE, deadline), delay
+
+
+def _send_poll(job_id: Any, expected_polls: int, countdown: float) -> None:
+    from ..tasks import poll_job
+
+    enqueue(poll_job, str(job_id), expected_polls, countdown=countdown)
+
+
 def poll(job_id: Any, expected_polls: int | None = None) -> str:
     """Ask the provider for a job's state and apply it.
 
@@ -414,15 +450,16 @@ def poll(job_id: Any, expected_polls: int | None = None) -> str:
     job = claim.first()
     if job is None:
         return "not-claimed"
+    backend = get_provider(job.provider)
     waited = (now - (job.submitted_at or job.created_at)).total_seconds()
-    next_at = scheduling.clamp(
-        now + scheduling.seconds(scheduling.next_poll_delay(waited)), job.deadline_at
-    )
+    delay = scheduling.next_poll_delay(backend.latency(job.resolution), waited)
+    check_at, countdown = _plan_poll(now, delay, job.deadline_at)
     if not claim.filter(poll_count=job.poll_count).update(
-        poll_count=F("poll_count") + 1, next_poll_at=next_at, updated_at=now
+        poll_count=F("poll_count") + 1, next_poll_at=check_at, updated_at=now
     ):
         return "not-claimed"
-    backend = get_provider(job.provider)
+    if countdown is not None:
+        _send_poll(job.pk, job.poll_count + 1, countdown)
     try:
         state = backend.fetch(job.provider_task_id)
     except PermanentError as exc:

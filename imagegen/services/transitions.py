@@ -30,8 +30,9 @@ def transition(job_id: Any, from_statuses: Iterable[str], **changes: Any) -> boo
     return updated == 1
 
 
-def enqueue(task: Any, *args: Any) -> None:
-    """Send ``task`` after the current transaction commits.
+def enqueue(task: Any, *args: Any, countdown: float | None = None) -> None:
+    """Send ``task`` after the current transaction commits (``countdown``
+    seconds later, if given).
 
     A broker that is down at that moment must not fail the caller (a callback
     must still answer 200): the job stays due in the database and the sweeper
@@ -40,7 +41,7 @@ def enqueue(task: Any, *args: Any) -> None:
 
     def send() -> None:
         try:
-            task.delay(*args)
+            task.apply_async(args, countdown=countdown)
         except Exception:
             logger.warning(
                 "Could not enqueue %s for %s; the sweeper will retry.",
