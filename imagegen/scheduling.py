@@ -2,19 +2,19 @@
 
 Two schedules, chosen per job at submission:
 
-* **Callbacks expected.** The first poll waits until the provider's latency
-  range has passed plus a grace period, so a job whose callback arrives
-  makes no poll at all.
-* **No callbacks** (none configured, or recent jobs of the provider finished
-  by polling because their callbacks did not arrive). ``POLL_BUDGET`` polls
-  are spread over the expected latency range ``(low, high)``, ending at
-  ``high``, each ``1 + POLL_GROWTH`` times later than the one before. A job
-  seen by a poll at ``t`` finished at most ``POLL_GROWTH / (1 + POLL_GROWTH)``
-  of its duration earlier, so detection delay stays a fixed fraction of the
-  job's duration for most jobs, while a job costs at most ``POLL_BUDGET``
-  polls inside its range. The top of the range is where the spacing pays
-  most: a poll there covers the widest span of completion times. When the
-  range is narrow enough, the polls cover all of it more densely instead.
+* **Callbacks expected** (configured, and most of the provider's recent
+  results arrived by callback: :mod:`imagegen.services.callback_health`).
+  The first poll waits until the provider's latency range has passed plus a
+  grace period, so a job whose callback arrives makes no poll at all.
+* **No callbacks** (none configured, or none proven to arrive).
+  ``POLL_BUDGET`` polls are spread over the expected latency range
+  ``(low, high)``, ending at ``high``, each ``1 + POLL_GROWTH`` times later
+  than the one before. A job seen by a poll finished after the poll before
+  it, so its detection delay is under ``POLL_GROWTH`` of its duration, and a
+  job in the range costs at most ``POLL_BUDGET`` polls. The budget goes to
+  the top of the range, where a poll covers the widest span of completion
+  times; jobs finishing before the first poll wait for it. A range narrow
+  enough is covered whole, more densely.
 
 Past the range (a slow job, or a lost callback) each interval is
 ``POLL_GROWTH`` of the time already waited, between ``POLL_MIN_INTERVAL``

@@ -81,13 +81,18 @@ def _finished(provider: str, via: str, minutes_ago: float = 1.0) -> None:
 
 @pytest.mark.django_db
 class TestCallbackHealth:
-    def test_no_history_assumes_callbacks_work(self):
+    def test_no_history_is_no_proof_that_callbacks_work(self):
+        assert not callbacks_arriving("sandbox")
+
+    def test_recent_callbacks_are(self):
+        _finished("sandbox", Source.CALLBACK)
         assert callbacks_arriving("sandbox")
 
     def test_mostly_polled_recent_jobs_mean_callbacks_are_missing(self):
         for _ in range(SAMPLE):
             _finished("sandbox", Source.POLL)
         assert not callbacks_arriving("sandbox")
+        _finished("other", Source.CALLBACK)
         assert callbacks_arriving("other")
 
     def test_callbacks_coming_back_win_over_older_polls(self):
@@ -99,7 +104,8 @@ class TestCallbackHealth:
 
     def test_old_outcomes_do_not_count(self):
         for _ in range(SAMPLE):
-            _finished("sandbox", Source.POLL, minutes_ago=120)
+            _finished("sandbox", Source.POLL, minutes_ago=7 * 60)
+        _finished("sandbox", Source.CALLBACK)
         assert callbacks_arriving("sandbox")
 
     def test_outcome_source_is_recorded(self, imagegen_settings):
@@ -136,6 +142,7 @@ class TestSubmissionSchedule:
         return (job.next_poll_at - job.submitted_at).total_seconds()
 
     def test_healthy_callbacks_wait_past_the_range(self, with_callbacks):
+        _finished("sandbox", Source.CALLBACK)
         # The tests' latency range is 0.3-0.8 s: 0.8 x 1.25 = 1 s, beyond
         # the countdown limit, so the sweeper polls.
         assert self._first_wait() == pytest.approx(1.0, abs=0.05)
