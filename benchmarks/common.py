@@ -4,12 +4,18 @@ medians, and a table printer."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def setup_django() -> None:
@@ -91,3 +97,64 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"nothing listens on port {port} after {timeout:g} s")
+
+
+def start_sandbox(port: int, *options: str, env: dict | None = None) -> subprocess.Popen:
+    """The sandbox in its own process on ``port``, once it accepts connections."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imagegen.sandbox", "--port", str(port), *options],
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
+    wait_for_port(port)
+    return process
+
+
+def start_web(port: int, env: dict, *, log_level: str = "warning") -> subprocess.Popen:
+    """The example site under gunicorn with 2 workers, once it accepts connections."""
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    process = subprocess.Popen(
+        [
+            str(gunicorn),
+            "project.wsgi",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            log_level,
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    wait_for_port(port)
+    return process
+
+
+def start_worker(env: dict, *, concurrency: int) -> subprocess.Popen:
+    """One Celery worker host (prefork) of the example site."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "project",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    """Stop servers started by the helpers above and wait for them."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(timeout=30)

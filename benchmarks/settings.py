@@ -1,9 +1,11 @@
 """Settings of the benchmarks: the example site's, on PostgreSQL and Redis.
 
+``IMAGEGEN_BENCH_SETTINGS`` (JSON) adds IMAGEGEN settings;
 ``IMAGEGEN_BENCH_DATABASE`` (default ``imagegen_bench``, created if missing)
 and ``IMAGEGEN_BENCH_REDIS_URL`` (default Redis database 14) select them.
 """
 
+import json
 import os
 
 from project.settings import *  # noqa: F403
@@ -24,3 +26,5 @@ CELERY_TASK_DEFAULT_QUEUE = "imagegen-bench"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
 # The webhook benchmark adds a bare view beside the site's URLs.
 ROOT_URLCONF = "benchmarks.urls"
+# A benchmark's own IMAGEGEN settings (JSON), shared with the servers it starts.
+IMAGEGEN = {**IMAGEGEN, **json.loads(os.environ.get("IMAGEGEN_BENCH_SETTINGS", "{}"))}  # noqa: F405

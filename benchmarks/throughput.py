@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from .common import free_port, setup_django, table, wait_for_port
+from .common import (
+    ROOT,
+    free_port,
+    setup_django,
+    start_sandbox,
+    start_web,
+    start_worker,
+    stop,
+    table,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -63,56 +68,12 @@ def main() -> None:
     from project.celery import app
 
     app.control.purge()
-    bin_dir = Path(sys.executable).parent
     processes = {
-        "sandbox": subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "imagegen.sandbox",
-                "--port",
-                str(sandbox_port),
-                "--latency",
-                "0",
-            ],
-            stdout=subprocess.DEVNULL,
-            env=env,
-        ),
-        "web": subprocess.Popen(
-            [
-                str(bin_dir / "gunicorn"),
-                "project.wsgi",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{web_port}",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-        "worker": subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "project",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=2",
-                "--loglevel=WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
+        "sandbox": start_sandbox(sandbox_port, "--latency", "0", env=env),
+        "web": start_web(web_port, env),
+        "worker": start_worker(env, concurrency=2),
     }
     try:
-        wait_for_port(sandbox_port)
-        wait_for_port(web_port)
         # Give the worker's pool processes time to start; they are not timed.
         time.sleep(3)
         before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
@@ -126,10 +87,7 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         after = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
     finally:
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            process.wait(timeout=30)
+        stop(*processes.values())
     stored = GenerationJob.objects.filter(pk__in=ids, status="succeeded").count()
     cpu = {name: after[name] - before[name] for name in processes}
     imagegen_cpu = cpu["worker"] + cpu["web"] + own
