@@ -19,6 +19,10 @@ DATABASES = {
         "PASSWORD": os.environ.get("PGPASSWORD", ""),
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
         "PORT": os.environ.get("PGPORT", "5432"),
+        # Persistent connections, as a production site runs: opening a
+        # PostgreSQL connection per request costs more than a callback.
+        "CONN_MAX_AGE": 600,
+        "CONN_HEALTH_CHECKS": True,
     }
 }
 CELERY_BROKER_URL = os.environ.get("IMAGEGEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -15,15 +15,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from .common import empty_tables, free_port, setup_django, table, wait_for_port
+from .common import ROOT, empty_tables, free_port, setup_django, start_web, stop, table
 
-ROOT = Path(__file__).resolve().parents[1]
 JOBS = 40_000
 
 LUA = """
@@ -38,7 +35,14 @@ local threads, counter, bare = %(threads)d, 0, false
 local next_id = 0
 -- setup() runs in the main state; "thread_id" becomes a global of each thread's own state.
 function setup(thread) thread:set("thread_id", next_id); next_id = next_id + 1 end
-function init(args) counter = thread_id; bare = args[1] == "bare" end
+local pause = 0
+-- args: "bare" or "callbacks", the first request's index, a pause (ms) before each request.
+function init(args)
+  bare = args[1] == "bare"
+  counter = thread_id + (tonumber(args[2]) or 0)
+  pause = tonumber(args[3]) or 0
+end
+function delay() return pause end
 function request()
   local i = (counter %% #paths) + 1
   counter = counter + threads
@@ -85,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rate", type=int, default=200, help="offered callbacks/s, paced run")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -141,36 +146,42 @@ def main() -> None:
 
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings", "PYTHONPATH": str(ROOT)}
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    server = subprocess.Popen(
-        [
-            str(gunicorn),
-            "project.wsgi",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "error",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = start_web(port, env, log_level="error")
     try:
-        wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
         bare = _wrk(base, str(script), args.seconds, threads, args.connections, "bare")
-        callbacks = _wrk(base, str(script), args.seconds, threads, args.connections)
+        callbacks = _wrk(base, str(script), args.seconds, threads, args.connections, "callbacks")
+        # The paced run: each connection pauses so that together they offer
+        # --rate requests/s (wrk measures latency from send to answer). A first
+        # run measures the answer time, which the second run's pause leaves out.
+        connections = 32
+        offset = callbacks["requests"] + 1000
+        pause = connections * 1000 / args.rate
+        answered = callbacks["requests"]
+        for _ in range(2):
+            paced = _wrk(
+                base,
+                str(script),
+                args.seconds,
+                threads,
+                connections,
+                "callbacks",
+                str(offset),
+                f"{max(pause, 0):.1f}",
+            )
+            offset += paced["requests"] + 1000
+            answered += paced["requests"]
+            pause -= (connections / paced["rate"] - connections / args.rate) * 1000
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
         app.control.purge()
     recorded = WebhookDelivery.objects.count()
+    distinct = WebhookDelivery.objects.values("job_ref").distinct().count()
     accepted = WebhookDelivery.objects.filter(outcome="accepted").count()
     moved = GenerationJob.objects.filter(status="finalizing").count()
     print(
-        f"Webhook ingest (gunicorn -w 2, wrk -t{threads} -c{args.connections}, "
-        f"{args.seconds} s each, same run):\n"
+        f"Webhook ingest (gunicorn -w 2, wrk -t{threads}, -c{args.connections} at full load "
+        f"and -c32 paced, {args.seconds} s each, same run):\n"
     )
     print(
         table(
@@ -192,13 +203,21 @@ def main() -> None:
                     callbacks["errors"],
                     callbacks["socket_errors"],
                 ),
+                (
+                    f"callback view, {args.rate} req/s offered",
+                    f"{paced['rate']:.0f}",
+                    paced["p50"],
+                    paced["p99"],
+                    paced["errors"],
+                    paced["socket_errors"],
+                ),
             ],
         )
     )
     print(
         f"\nratio callbacks / bare: {callbacks['rate'] / bare['rate']:.2f} (target >= 0.5)\n"
-        f"callbacks sent {callbacks['requests']}, recorded {recorded}, accepted {accepted}, "
-        f"jobs moved to finalizing {moved}"
+        f"callbacks answered {answered}, recorded {recorded} "
+        f"for {distinct} distinct jobs, accepted {accepted}, jobs moved to finalizing {moved}"
     )
 
 

@@ -1,11 +1,14 @@
 """Receiving provider callbacks.
 
-Every delivery is stored first, as untrusted, outside any transaction, so
-the record (and the error, if processing fails) survives a rollback of the
-business writes. Then the token is checked, the body parsed, and the update
-applied through :func:`imagegen.services.jobs.apply_update` in its own
-transaction. Nothing slow happens here: downloading and storing results is
-the finalize task's job, so the provider gets its answer in milliseconds.
+Each callback is checked (token, body, task id) and then applied through
+:func:`imagegen.services.jobs.apply_update` in one transaction that also
+records the delivery, so the job's change and the record of what caused it
+commit together, with one durable commit per callback. When applying fails
+on a database error, that transaction rolls back and the delivery is
+recorded on its own with the error, for audit and replay; refused
+deliveries (wrong token, unknown job, malformed) are recorded too. Nothing
+slow happens here: downloading and storing results is the finalize task's
+job, so the provider gets its answer in milliseconds.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from django.db import DatabaseError, transaction
 from .. import conf, tokens
 from ..exceptions import ImagegenConfigurationError, MalformedCallbackError, ProviderError
 from ..models import GenerationJob, WebhookDelivery
-from ..providers import get_provider
+from ..providers import TaskState, get_provider
 from .jobs import apply_update
 
 logger = logging.getLogger("imagegen")
@@ -47,9 +50,12 @@ def record_delivery(
     remote_addr: str | None,
     outcome: str = Outcome.RECEIVED,
     status_code: int | None = None,
+    job: GenerationJob | None = None,
+    error: str = "",
 ) -> WebhookDelivery:
-    """Store an incoming delivery as received (or with a final outcome)."""
+    """Store an incoming delivery with its outcome."""
     return WebhookDelivery.objects.create(
+        job=job,
         provider=provider[:50],
         job_ref=job_ref[:64],
         remote_addr=remote_addr or None,
@@ -57,6 +63,7 @@ def record_delivery(
         body=body.decode("utf-8", "replace"),
         outcome=outcome,
         status_code=status_code,
+        error=error,
     )
 
 
@@ -68,56 +75,87 @@ def handle_callback(
     headers: Mapping[str, str],
     remote_addr: str | None,
 ) -> CallbackResult:
-    """Authenticate, parse and apply one callback. Never raises for bad input."""
-    delivery = record_delivery(
-        provider_name, job_ref, body=body, headers=headers, remote_addr=remote_addr
-    )
-    result, job = _process(delivery, provider_name, job_ref, token, body, headers)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        job=job, outcome=result.outcome, status_code=result.status_code, error=delivery.error
-    )
+    """Authenticate, parse and apply one callback, and record it. Never raises
+    for bad input; raises :class:`DatabaseError` only when not even the
+    record of the delivery could be stored."""
+
+    def record(result: CallbackResult, job: GenerationJob | None, error: str = "") -> None:
+        record_delivery(
+            provider_name,
+            job_ref,
+            body=body,
+            headers=headers,
+            remote_addr=remote_addr,
+            outcome=result.outcome,
+            status_code=result.status_code,
+            job=job,
+            error=error,
+        )
+
+    checked = _check(provider_name, job_ref, token, body, headers)
+    if isinstance(checked, Refusal):
+        record(checked.result, checked.job, checked.error)
+        return checked.result
+    job, state = checked
+    try:
+        with transaction.atomic():
+            applied = apply_update(job.pk, state, source="callback")
+            outcome = Outcome.ACCEPTED if applied == "advanced" else Outcome.DUPLICATE
+            result = CallbackResult(200, outcome, "OK")
+            record(result, job)
+    except DatabaseError:
+        logger.exception("Database error applying callback for job %s", job.pk)
+        result = CallbackResult(503, Outcome.ERROR, "Temporarily unavailable.")
+        record(result, job, traceback.format_exc(limit=5))
     return result
 
 
-def _process(
-    delivery: WebhookDelivery,
+@dataclass(frozen=True)
+class Refusal:
+    """A callback that will not be applied, and why."""
+
+    result: CallbackResult
+    job: GenerationJob | None = None
+    error: str = ""
+
+
+def _check(
     provider_name: str,
     job_ref: str,
     token: str,
     body: bytes,
     headers: Mapping[str, str],
-) -> tuple[CallbackResult, GenerationJob | None]:
-    job = GenerationJob.objects.filter(pk=job_ref, provider=provider_name).first()
+) -> tuple[GenerationJob, TaskState] | Refusal:
+    """The job and the state a callback reports, or why it is refused."""
+    job = (
+        GenerationJob.objects.filter(pk=job_ref, provider=provider_name)
+        .only("pk", "callback_token_hash", "provider_task_id")
+        .order_by()
+        .first()
+    )
     if job is None:
-        return CallbackResult(404, Outcome.UNKNOWN_JOB, "Unknown job."), None
+        return Refusal(CallbackResult(404, Outcome.UNKNOWN_JOB, "Unknown job."))
     if not tokens.token_matches(token, job.callback_token_hash):
-        return CallbackResult(403, Outcome.FORBIDDEN, "Invalid token."), None
+        return Refusal(CallbackResult(403, Outcome.FORBIDDEN, "Invalid token."))
     try:
         provider = get_provider(provider_name)
         state = provider.parse_callback(body, headers)
     except (MalformedCallbackError, ImagegenConfigurationError) as exc:
-        delivery.error = str(exc)
-        return CallbackResult(400, Outcome.MALFORMED, str(exc)), job
+        return Refusal(CallbackResult(400, Outcome.MALFORMED, str(exc)), job, str(exc))
     if job.provider_task_id and state.task_id != job.provider_task_id:
         # Same job token, other task: an earlier submission whose answer was
         # lost also went through. It is logged so duplicate spend is visible.
-        delivery.error = "The callback's taskId is not this job's task (duplicate submission?)."
-        return CallbackResult(400, Outcome.MALFORMED, delivery.error), job
+        error = "The callback's taskId is not this job's task (duplicate submission?)."
+        return Refusal(CallbackResult(400, Outcome.MALFORMED, error), job, error)
     if conf.get_setting("CONFIRM_CALLBACKS"):
         try:
             state = provider.fetch(state.task_id)
         except ProviderError as exc:
-            delivery.error = f"Confirmation through the status API failed: {exc}"
-            return CallbackResult(503, Outcome.ERROR, "Could not confirm; retry later."), job
-    try:
-        with transaction.atomic():
-            applied = apply_update(job.pk, state, source="callback")
-    except DatabaseError:
-        delivery.error = traceback.format_exc(limit=5)
-        logger.exception("Database error applying callback for job %s", job.pk)
-        return CallbackResult(503, Outcome.ERROR, "Temporarily unavailable."), job
-    outcome = Outcome.ACCEPTED if applied == "advanced" else Outcome.DUPLICATE
-    return CallbackResult(200, outcome, "OK"), job
+            error = f"Confirmation through the status API failed: {exc}"
+            return Refusal(
+                CallbackResult(503, Outcome.ERROR, "Could not confirm; retry later."), job, error
+            )
+    return job, state
 
 
 def replay(delivery: WebhookDelivery) -> CallbackResult:
