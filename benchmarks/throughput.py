@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .common import (
     ROOT,
+    empty_tables,
     free_port,
     setup_django,
     start_sandbox,
@@ -67,6 +68,7 @@ def main() -> None:
     from imagegen.models import GenerationJob
     from project.celery import app
 
+    empty_tables()
     app.control.purge()
     processes = {
         "sandbox": start_sandbox(sandbox_port, "--latency", "0", env=env),
