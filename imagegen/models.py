@@ -1,4 +1,5 @@
-"""imagegen's models: jobs, the default asset, and the callback audit log.
+"""imagegen's models: jobs, the default asset, the callback audit log,
+outbound webhook endpoints and their deliveries, and API tokens.
 
 Models hold data and read-only helpers. Every state change goes through
 :mod:`imagegen.services`, which writes with conditional UPDATEs.
@@ -192,6 +193,8 @@ class GeneratedImage(models.Model):
     provider = models.CharField(_("provider"), max_length=50)
     model = models.CharField(_("model"), max_length=100)
     settings = models.JSONField(_("settings"), default=dict)
+    # What was written into the file's own metadata (imagegen.provenance).
+    provenance = models.JSONField(_("provenance"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -256,3 +259,122 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.job_ref} {self.outcome}"
+
+
+class WebhookEndpoint(models.Model):
+    """An automation's subscription to job events, delivered as signed
+    outbound webhooks (Standard Webhooks).
+
+    The signing secret is never stored: it is derived from ``SECRET_KEY``, the
+    endpoint's id and ``secret_version`` (:mod:`imagegen.webhooks.signing`),
+    so rotating it is a matter of bumping the version.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    url = models.URLField(_("URL"), max_length=500)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    events = models.JSONField(_("events"), default=list)
+    is_active = models.BooleanField(_("active"), default=True)
+    secret_version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+
+class OutboundDelivery(models.Model):
+    """One event for one endpoint: its payload, attempts and outcome."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        verbose_name=_("endpoint"),
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+    )
+    job = models.ForeignKey(
+        GenerationJob,
+        verbose_name=_("job"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="outbound_deliveries",
+    )
+    event = models.CharField(_("event"), max_length=50)
+    # The webhook-id header: the same for every attempt, so receivers can dedupe.
+    message_id = models.CharField(_("message id"), max_length=64, unique=True)
+    payload = models.JSONField(_("payload"))
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(_("last answer"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbound webhook delivery")
+        verbose_name_plural = _("outbound webhook deliveries")
+        ordering = ["-created_at"]
+        indexes = [
+            # Deliveries whose retry is due (the sweeper re-sends lost ones).
+            models.Index(
+                fields=["next_attempt_at"],
+                name="imagegen_outbound_due_idx",
+                condition=Q(state="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.message_id}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API, acting as its user.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once,
+    when it is created. ``prefix`` (its first characters) identifies it in
+    lists and logs.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="imagegen_api_tokens",
+    )
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked = models.BooleanField(_("revoked"), default=False)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
