@@ -3,6 +3,7 @@ medians, and a table printer."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -158,3 +159,20 @@ def stop(*processes: subprocess.Popen) -> None:
         process.send_signal(signal.SIGTERM)
     for process in processes:
         process.wait(timeout=30)
+
+
+#: The prefix of the lines ``python -m benchmarks`` gathers into its summary.
+SUMMARY = "SUMMARY "
+
+
+def summary(
+    benchmark: str, figure: str, value: str, target: str = "", met: bool | None = None
+) -> None:
+    """Print one machine-readable result line for the summary of ``make bench``."""
+    print(
+        SUMMARY
+        + json.dumps(
+            {"benchmark": benchmark, "figure": figure, "value": value, "target": target, "met": met}
+        ),
+        flush=True,
+    )

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from .common import free_port, setup_django, table
+from .common import free_port, setup_django, summary, table
 
 
 def _rss_peak_mb() -> float:
@@ -118,6 +118,15 @@ def main() -> None:
     )
     four_k = rows[-1]
     print(f"\n4K finalize growth {four_k['finalize_mb']:.1f} MB (target < 64 MB)")
+    summary(
+        "finalize_memory",
+        "4K finalize RSS growth, MB",
+        f"{four_k['finalize_mb']:.1f}",
+        "< 64",
+        four_k["finalize_mb"] < 64,
+    )
+    flat = four_k["finalize_mb"] / rows[0]["finalize_mb"]
+    summary("finalize_memory", "growth 4K / 1K (file 16x larger)", f"{flat:.2f}", "flat")
 
 
 if __name__ == "__main__":

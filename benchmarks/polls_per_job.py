@@ -39,6 +39,7 @@ from .common import (
     start_web,
     start_worker,
     stop,
+    summary,
     table,
 )
 
@@ -177,7 +178,7 @@ def main() -> None:
         sweeper.join()
 
     rows = []
-    figures: dict[str, tuple[float, float]] = {}
+    stats: dict[str, dict[str, float]] = {}
     for provider, group in ids.items():
         jobs = list(GenerationJob.objects.filter(pk__in=group))
         done = [j for j in jobs if j.status == "succeeded"]
@@ -190,7 +191,12 @@ def main() -> None:
             source: sum(1 for j in done if j.completed_via == source)
             for source in ("callback", "poll")
         }
-        figures[provider] = (statistics.mean(polls), median(delays))
+        stats[provider] = {
+            "mean": statistics.mean(polls),
+            "median": median(polls),
+            "max": max(polls),
+            "delay": median(delays),
+        }
         rows.append(
             (
                 f"imagegen, callbacks {'dropped' if provider == 'dropped' else 'on'}",
@@ -237,10 +243,28 @@ def main() -> None:
         )
     )
     naive_mean = statistics.mean(naive_calls)
-    print(
-        "\nAPI status calls against the naive poller: "
-        f"callbacks on {figures['callbacks'][0] / naive_mean:.3f}, "
-        f"callbacks dropped {figures['dropped'][0] / naive_mean:.3f}"
+    on, dropped = stats["callbacks"], stats["dropped"]
+    summary(
+        "polls_per_job", "callbacks on: median polls", f"{on['median']:g}", "0", on["median"] == 0
+    )
+    summary(
+        "polls_per_job",
+        "callbacks dropped: max polls",
+        str(dropped["max"]),
+        "<= 6",
+        dropped["max"] <= 6,
+    )
+    summary(
+        "polls_per_job",
+        "callbacks dropped: median delay / duration",
+        f"{dropped['delay']:.1%}",
+        "< 10%",
+        dropped["delay"] < 0.10,
+    )
+    summary(
+        "polls_per_job",
+        "status calls / naive 1 s poller's (on; dropped)",
+        f"{on['mean'] / naive_mean:.3f}; {dropped['mean'] / naive_mean:.3f}",
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .common import empty_tables, median, setup_django, table
+from .common import empty_tables, median, setup_django, summary, table
 
 #: Jobs in each 100: 1 due (submitted, poll time passed), 9 running but not
 #: due, 90 finished. The sweeper must find the 1 without reading the 99.
@@ -20,7 +20,7 @@ INSERT INTO imagegen_generationjob (
     id, provider, model, mode, prompt, reference_urls, resolution, aspect_ratio,
     status, provider_task_id, callback_token_hash, result_urls, created_at, updated_at,
     deadline_at, next_poll_at, poll_count, submit_attempts, finalize_attempts,
-    error_code, error_message, target_object_id, idempotency_key
+    error_code, error_message, target_object_id, idempotency_key, completed_via
 )
 SELECT
     gen_random_uuid(), 'sandbox', 'gpt-image-2', 'text-to-image',
@@ -31,7 +31,8 @@ SELECT
     now() + interval '1 hour',
     CASE WHEN i %% 100 = 0 THEN now() - interval '1 minute'
          WHEN i %% 100 < 10 THEN now() + interval '1 hour' END,
-    0, 1, 0, '', '', '', ''
+    0, 1, 0, '', '', '', '',
+    CASE WHEN i %% 100 >= 10 THEN 'callback' ELSE '' END
 FROM generate_series(1, %s) AS i
 """
 
@@ -119,6 +120,16 @@ def run(sizes: list[int]) -> None:
         f"\nindex used: {'imagegen_job_due_idx' in str(plans[largest])}; "
         f"1M/10k sweep ratio: {rows[-1][4] / base_sweep:.2f} (target <= 1.5)"
     )
+    ratio = rows[-1][4] / base_sweep
+    summary(
+        "sweep_scale",
+        f"sweep at {largest:,} / at 10,000 jobs",
+        f"{ratio:.2f}",
+        "<= 1.5",
+        ratio <= 1.5,
+    )
+    indexed = "imagegen_job_due_idx" in str(plans[largest])
+    summary("sweep_scale", "claim query uses the due-jobs index", str(indexed), "True", indexed)
 
 
 def _plan_text(node: dict, depth: int = 0) -> str:

@@ -28,6 +28,7 @@ from .common import (
     start_web,
     start_worker,
     stop,
+    summary,
     table,
 )
 
@@ -112,6 +113,10 @@ def main() -> None:
             ],
         )
     )
+    rate = stored / elapsed
+    per_job = imagegen_cpu / args.jobs * 1000
+    summary("throughput", "jobs stored per second", f"{rate:.1f}", ">= 20", rate >= 20)
+    summary("throughput", "imagegen CPU per job, ms", f"{per_job:.1f}", "< 30", per_job < 30)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from .common import free_port, setup_django, table
+from .common import free_port, setup_django, summary, table
 
 #: How often the synchronous design asks the provider (a typical fixed poll).
 SYNC_POLL_INTERVAL = 1.0
@@ -132,6 +132,11 @@ def main() -> None:
         )
     )
     print(f"\nratio synchronous / imagegen: {slow / fast:.0f}x")
+    summary(
+        "web_time",
+        f"web worker held, synchronous / imagegen ({args.latency:g} s provider)",
+        f"{slow / fast:.0f}x",
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .common import ROOT, empty_tables, free_port, setup_django, start_web, stop, table
+from .common import ROOT, empty_tables, free_port, setup_django, start_web, stop, summary, table
 
 JOBS = 40_000
 
@@ -218,6 +218,21 @@ def main() -> None:
         f"\nratio callbacks / bare: {callbacks['rate'] / bare['rate']:.2f} (target >= 0.5)\n"
         f"callbacks answered {answered}, recorded {recorded} "
         f"for {distinct} distinct jobs, accepted {accepted}, jobs moved to finalizing {moved}"
+    )
+    ratio = callbacks["rate"] / bare["rate"]
+    errors = bare["errors"] + callbacks["errors"] + paced["errors"]
+    summary("webhook_ingest", "callbacks/s / bare view/s", f"{ratio:.2f}", ">= 0.5", ratio >= 0.5)
+    summary(
+        "webhook_ingest",
+        f"p50 / p99 at {paced['rate']:.0f} req/s ({args.rate} offered)",
+        f"{paced['p50']} / {paced['p99']}",
+    )
+    summary(
+        "webhook_ingest",
+        "errors; callbacks recorded, each once",
+        f"{errors}; {recorded} for {distinct} jobs",
+        "0; all, once",
+        errors == 0 and recorded == distinct == accepted == moved,
     )
 
 

@@ -7,7 +7,7 @@ rows; a Wagtail adapter creates Wagtail images the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
@@ -30,6 +30,8 @@ class StoredOutput:
     size: int
     sha256: str
     content_type: str
+    #: What was written into the file's metadata (imagegen.provenance).
+    provenance: dict[str, str] = field(default_factory=dict)
 
 
 class AssetAdapter:
@@ -69,6 +71,7 @@ class GeneratedImageAdapter(AssetAdapter):
                 "provider": job.provider,
                 "model": job.model,
                 "settings": provenance(job),
+                "provenance": output.provenance,
             },
         )
         return image

@@ -87,6 +87,30 @@ PROVIDER_DEFAULTS: dict[str, dict[str, Any]] = {
         "ALLOW_PRIVATE_HOSTS": False,
         "TIMEOUT": 30.0,
     },
+    "openai": {
+        "CLASS": "imagegen.providers.openai.OpenAIImagesProvider",
+        "BASE_URL": "https://api.openai.com/v1",
+        "API_KEY": None,
+        "MODEL": "gpt-image-1",
+        # One synchronous call generates the image: minutes, not seconds.
+        "TIMEOUT": 300.0,
+        "QUALITY": "auto",
+        "BACKGROUND": "auto",
+        "OUTPUT_FORMAT": "png",
+        "OUTPUT_COMPRESSION": None,
+        "MODERATION": None,
+        "INPUT_FIDELITY": None,
+        "ORGANIZATION": None,
+        "PROJECT": None,
+        "SIZES": {},
+        # Results come as base64; URL results only from hosts listed here.
+        "ALLOWED_RESULT_HOSTS": (),
+        "ALLOW_PRIVATE_HOSTS": False,
+        # Reference images are downloaded by imagegen and uploaded to OpenAI.
+        "REFERENCE_ALLOWED_HOSTS": None,
+        "MAX_REFERENCE_BYTES": 50 * 1024 * 1024,
+        "REFERENCE_TIMEOUT": 60.0,
+    },
     "sandbox": {
         "CLASS": "imagegen.providers.apixo.APIXOProvider",
         "BASE_URL": SANDBOX_DEFAULT_URL,

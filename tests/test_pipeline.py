@@ -8,12 +8,14 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from imagegen import services
-from imagegen.choices import Status
+from imagegen.choices import Source, Status
 from imagegen.models import GeneratedImage, GenerationJob
 
 from .conftest import wait_until
+from .factories import make_job
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 
@@ -33,14 +35,29 @@ def task_stats(sandbox, job):
 
 
 def test_completes_by_callback_without_polling(callbacks_on, celery_worker, sandbox):
+    # Callbacks proven to arrive (a recent result came by callback): no poll is scheduled
+    # inside the latency range.
+    make_job(completed_via=Source.CALLBACK, provider_completed_at=timezone.now())
     job = wait_for_end(services.create_job(prompt="a lighthouse at dawn", aspect_ratio="4:3"))
     assert job.status == Status.SUCCEEDED, job.error_message
+    assert job.completed_via == Source.CALLBACK
     assert job.poll_count == 0
     assert task_stats(sandbox, job)["status_calls"] == 0
     assert job.deliveries.filter(outcome="accepted").count() == 1
     image = GeneratedImage.objects.get(job=job)
     assert (image.width, image.height) == (1024, 768)
     assert image.file.storage.exists(image.file.name)
+
+
+def test_first_jobs_of_a_site_end_by_callback_while_polling_in_the_range(
+    callbacks_on, celery_worker, sandbox
+):
+    # No result yet proves that callbacks arrive: the job polls inside its latency
+    # range (at most the budget), and its callback arrives all the same.
+    job = wait_for_end(services.create_job(prompt="a first lighthouse"))
+    assert job.status == Status.SUCCEEDED, job.error_message
+    assert job.deliveries.count() == 1
+    assert task_stats(sandbox, job)["status_calls"] == job.poll_count <= 6
 
 
 def test_completes_by_polling_when_callback_is_dropped(callbacks_on, celery_worker, sandbox):

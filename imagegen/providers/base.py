@@ -116,6 +116,12 @@ class Provider:
         """Parse a callback body. Raises :class:`MalformedCallbackError`."""
         raise NotImplementedError
 
+    def submit_seconds(self, references: int) -> float:
+        """The longest a :meth:`submit` with ``references`` reference images
+        may take; the submitting worker's lease on the job outlasts it, so no
+        other worker submits the job again while this one may still succeed."""
+        return float(self.options.get("TIMEOUT", 30.0))
+
     def latency(self, resolution: str) -> tuple[float, float]:
         """Typical (low, high) latency in seconds; ``LATENCY`` option overrides."""
         override = self.options.get("LATENCY") or {}

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import render
+from . import openai_api, render
 from .markers import parse_http, parse_latency, parse_markers
 
 MODEL = "gpt-image-2"
@@ -392,6 +392,8 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             if path == "/_sandbox/reset":
                 sandbox.reset()
                 return self._json(200, {"ok": True})
+            if path.startswith(openai_api.PREFIX):  # OpenAI's Images API (reads its own body)
+                return openai_api.handle(self, sandbox, path)
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)

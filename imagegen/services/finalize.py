@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -21,12 +25,13 @@ from django.utils.translation import gettext as _
 
 from .. import conf, signals
 from ..adapters import StoredOutput, get_adapter
-from ..choices import Status
+from ..choices import Source, Status
 from ..exceptions import FetchError, ImageRejectedError
-from ..fetching import FetchPolicy, download
+from ..fetching import Download, FetchPolicy, download
 from ..imaging import verify_image
 from ..models import GenerationJob
-from ..providers import get_provider
+from ..provenance import Provenance, embed
+from ..providers import Output, get_provider
 from ..storage import get_storage, output_name, save_file
 from .jobs import fail
 from .transitions import enqueue, send_after_commit
@@ -38,9 +43,12 @@ class LeaseLostError(Exception):
     """Another worker took over this finalize; this one must not commit."""
 
 
-def finalize(job_id: Any) -> str:
+def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
     """Store a job's results and mark it succeeded. Returns what happened.
 
+    The results are downloaded from the job's ``result_urls``, or taken from
+    ``outputs`` when a synchronous provider answered with the images
+    themselves (the submit task then finalizes at once, in the same process).
     Raises :class:`FetchError` (retryable) or storage errors for the task to
     retry; unusable results fail the job here.
     """
@@ -56,11 +64,19 @@ def finalize(job_id: Any) -> str:
             _("The results could not be stored after several attempts."),
         )
         return "failed"
-    if not job.result_urls:
-        _fail(job, attempt, "NO_RESULTS", _("The provider reported success but sent no images."))
+    sources: list[str | bytes] = [o.data for o in outputs if o.data] or list(job.result_urls)
+    if not sources:
+        if job.completed_via == Source.SUBMIT:
+            # The images came in the submission's answer, held only by the
+            # worker that stopped before storing them: they cannot be fetched again.
+            message = _("The images were lost before they could be stored; retry the job.")
+            _fail(job, attempt, "RESULTS_LOST", message)
+        else:
+            message = _("The provider reported success but sent no images.")
+            _fail(job, attempt, "NO_RESULTS", message)
         return "failed"
     try:
-        outputs = [_store(job, index, url) for index, url in enumerate(job.result_urls)]
+        stored = [_store(job, index, source) for index, source in enumerate(sources)]
     except (ImageRejectedError, FetchError) as exc:
         if isinstance(exc, FetchError) and exc.retryable:
             _release(job.pk, attempt)
@@ -72,7 +88,7 @@ def finalize(job_id: Any) -> str:
         raise
     try:
         with transaction.atomic():
-            _complete(job, attempt, outputs)
+            _complete(job, attempt, stored)
     except LeaseLostError:
         logger.info("Finalize of job %s lost its lease; another worker owns it.", job.pk)
         return "lease-lost"
@@ -119,25 +135,51 @@ def _fail(job: GenerationJob, attempt: int, code: str, message: str) -> None:
         _remove_files(job)
 
 
-def _store(job: GenerationJob, index: int, url: str) -> StoredOutput:
-    provider = get_provider(job.provider)
-    with download(url, fetch_policy(provider)) as fetched:
+def _store(job: GenerationJob, index: int, source: str | bytes) -> StoredOutput:
+    """Verify one result (a URL to download, or the bytes), write its
+    provenance into it and store it under its deterministic name."""
+    with _obtain(job, source) as fetched:
         image = verify_image(
             fetched.path,
             max_pixels=conf.get_setting("MAX_IMAGE_PIXELS"),
             declared_type=fetched.content_type,
         )
-        digest = _sha256(fetched.path)
+        record = job_provenance(job)
+        embed(fetched.path, fetched.path, record, format=image.format)
         name = save_file(output_name(job, index, image.extension), fetched.path, image.content_type)
         return StoredOutput(
             index=index,
             name=name,
             width=image.width,
             height=image.height,
-            size=fetched.size,
-            sha256=digest,
+            size=os.path.getsize(fetched.path),
+            sha256=_sha256(fetched.path),
             content_type=image.content_type,
+            provenance=record.as_dict(),
         )
+
+
+def _obtain(job: GenerationJob, source: str | bytes) -> Download:
+    if isinstance(source, bytes):
+        fd, path = tempfile.mkstemp(prefix="imagegen-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(source)
+        return Download(path=Path(path), size=len(source), content_type=None, url="")
+    return download(source, fetch_policy(get_provider(job.provider)))
+
+
+def job_provenance(job: GenerationJob) -> Provenance:
+    """What every stored file of ``job`` says about its origin."""
+    return Provenance(
+        prompt=job.prompt,
+        model=job.model,
+        provider=job.provider,
+        job_id=str(job.pk),
+        created_at=job.created_at,
+        mode=job.mode,
+        resolution=job.resolution,
+        aspect_ratio=job.aspect_ratio,
+    )
 
 
 def fetch_policy(provider: Any) -> FetchPolicy:

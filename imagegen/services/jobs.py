@@ -258,6 +258,12 @@ def submit(job_id: Any) -> str:
         image_urls=tuple(reference_image_urls(job)),
         callback_url=callback_url(job),
     )
+    needed = timedelta(seconds=backend.submit_seconds(len(request.image_urls)) + 30)
+    if needed > lease:
+        # A slow (synchronous) provider: hold the job for as long as the call may take.
+        GenerationJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
+            lease_until=now + needed, next_poll_at=now + needed
+        )
     try:
         submission = backend.submit(request)
     except OutcomeUnknownError as exc:
@@ -267,7 +273,32 @@ def submit(job_id: Any) -> str:
         return "failed"
     except ProviderError as exc:
         return _submit_retry_later(job, exc)
+    if submission.result is not None:
+        return _answered(job, submission.task_id, submission.result)
     return _submitted(job, backend, submission.task_id, request.callback_url is not None)
+
+
+def _answered(job: GenerationJob, task_id: str, state: TaskState) -> str:
+    """A synchronous provider answered with the finished task: apply it and,
+    on success, store the images it sent now, from this worker's memory."""
+    transition(
+        job.pk,
+        [Status.QUEUED],
+        status=Status.SUBMITTED,
+        provider_task_id=task_id,
+        submitted_at=timezone.now(),
+        lease_until=None,
+        next_poll_at=None,
+        error_code="",
+        error_message="",
+    )
+    send_after_commit(signals.job_submitted, job.pk)
+    outcome = apply_update(job.pk, state, source="submit")
+    if outcome == "advanced" and state.status == TaskStatus.SUCCESS:
+        from .finalize import finalize
+
+        return finalize(job.pk, state.outputs)
+    return outcome
 
 
 def _submitted(job: GenerationJob, backend: Provider, task_id: str, callbacks: bool) -> str:
@@ -397,9 +428,10 @@ def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
         )
         if not moved:
             return "stale"
-        from ..tasks import finalize_job
+        if source != "submit":  # a synchronous answer is stored by the submitting worker
+            from ..tasks import finalize_job
 
-        enqueue(finalize_job, str(job_id))
+            enqueue(finalize_job, str(job_id))
         return "advanced"
     if state.status == TaskStatus.FAILED:
         moved = fail(
