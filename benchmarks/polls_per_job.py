@@ -2,7 +2,7 @@
 sees results, with callbacks arriving and with every callback dropped,
 against a naive poller that asks every second, in the same run.
 
-    .venv/bin/python -m benchmarks.polls_per_job [--jobs 45] [--scale 4]
+    .venv/bin/python -m benchmarks.polls_per_job [--jobs 60] [--scale 2]
 
 Each job's latency is drawn from the provider's documented range for its
 resolution (1K 30-120 s, 2K 60-180 s, 4K 120-240 s), and every duration in
@@ -107,8 +107,8 @@ def _naive(resolution: str, n: int, scale: float, results: list) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=45, help="per scenario")
-    parser.add_argument("--scale", type=float, default=4.0)
+    parser.add_argument("--jobs", type=int, default=60, help="per scenario")
+    parser.add_argument("--scale", type=float, default=2.0)
     args = parser.parse_args()
     scale = args.scale
     sandbox_port, web_port = free_port(), free_port()
