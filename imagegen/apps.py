@@ -8,5 +8,8 @@ class ImagegenConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registering checks is all ready() does; importing the module does it.
+        # Registering checks and signal receivers is all ready() does.
         from . import checks  # noqa: F401
+        from .webhooks import events
+
+        events.connect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ _POSITIVE = (
     "FINALIZE_MAX_ATTEMPTS",
     "SWEEP_BATCH_SIZE",
     "MAX_COUNTDOWN",
+    "WEBHOOK_TIMEOUT",
+    "WEBHOOK_MAX_ATTEMPTS",
 )
 
 
@@ -57,6 +60,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     errors += _check_callback_base()
     errors += _check_countdowns()
     errors += _check_budgets()
+    errors += _check_webhooks()
+    errors += _check_api()
     return errors
 
 
@@ -180,6 +185,68 @@ def _check_countdowns() -> list:
                 f"half the broker visibility timeout ({visibility}s).",
                 hint="Lower MAX_COUNTDOWN or raise broker_transport_options['visibility_timeout'].",
                 id="imagegen.E009",
+            )
+        ]
+    return []
+
+
+def _check_webhooks() -> list:
+    from .webhooks.delivery import TASK_SOFT_TIME_LIMIT
+
+    errors: list = []
+    schedule = conf.get_setting("WEBHOOK_RETRY_SCHEDULE")
+    if (
+        not isinstance(schedule, (list, tuple))
+        or not schedule
+        or not all(_non_negative_number(v) for v in schedule)
+    ):
+        errors.append(
+            Error(
+                "IMAGEGEN['WEBHOOK_RETRY_SCHEDULE'] must be a non-empty list of seconds "
+                "(non-negative numbers).",
+                hint="For example (5, 300, 1800, 7200, 18000, 36000, 36000).",
+                id="imagegen.E011",
+            )
+        )
+    timeout = conf.get_setting("WEBHOOK_TIMEOUT")
+    if _non_negative_number(timeout) and 4 * timeout >= TASK_SOFT_TIME_LIMIT:
+        errors.append(
+            Error(
+                f"IMAGEGEN['WEBHOOK_TIMEOUT'] ({timeout}s) is too long: one delivery can take "
+                f"4 times it, over the delivery task's {TASK_SOFT_TIME_LIMIT}s time limit.",
+                hint=f"Use at most {(TASK_SOFT_TIME_LIMIT - 1) // 4} seconds.",
+                id="imagegen.E012",
+            )
+        )
+    if conf.get_setting("WEBHOOK_ALLOW_PRIVATE_HOSTS") and not settings.DEBUG:
+        errors.append(
+            Warning(
+                "IMAGEGEN['WEBHOOK_ALLOW_PRIVATE_HOSTS'] is on with DEBUG off: outbound "
+                "webhooks may be sent to private and loopback addresses.",
+                hint="Turn it off unless the receivers really are on this network.",
+                id="imagegen.W004",
+            )
+        )
+    return errors
+
+
+def _non_negative_number(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return math.isfinite(value) and value >= 0
+
+
+def _check_api() -> list:
+    size = conf.get_setting("API_PAGE_SIZE")
+    largest = conf.get_setting("API_MAX_PAGE_SIZE")
+    whole = [v for v in (size, largest) if isinstance(v, int) and not isinstance(v, bool)]
+    if len(whole) < 2 or min(whole) < 1 or size > largest:
+        return [
+            Error(
+                "IMAGEGEN['API_PAGE_SIZE'] and IMAGEGEN['API_MAX_PAGE_SIZE'] must be whole "
+                "numbers of at least 1, the page size no larger than the maximum.",
+                hint="The defaults are 20 and 100.",
+                id="imagegen.E013",
             )
         ]
     return []

@@ -29,6 +29,11 @@ DEFAULTS: dict[str, Any] = {
     # STORAGES alias for result files; None means "imagegen" if defined, else "default".
     "STORAGE_ALIAS": None,
     "ASSET_ADAPTER": "imagegen.adapters.GeneratedImageAdapter",
+    # imagegen.contrib.wagtail's adapter: the collection of generated images
+    # (None: the root; an id; or the name of a collection under the root, made
+    # if missing) and the tags every generated image gets.
+    "WAGTAIL_COLLECTION": None,
+    "WAGTAIL_TAGS": ("imagegen",),
     # Seconds from creation until an unfinished job expires.
     "JOB_TIMEOUT": 600,
     "MAX_DOWNLOAD_BYTES": 64 * 1024 * 1024,
@@ -73,6 +78,17 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_BATCH_SIZE": 500,
     # Longest Celery countdown imagegen uses (seconds); long waits go through the sweeper.
     "MAX_COUNTDOWN": 60,
+    # JSON API (docs/api.md): jobs per page by default, and the most a client may ask for.
+    "API_PAGE_SIZE": 20,
+    "API_MAX_PAGE_SIZE": 100,
+    # Outbound webhooks (docs/webhooks.md): connect and read timeout of one
+    # delivery, attempts before a delivery fails, seconds to wait after the
+    # 1st, 2nd... failed attempt (the last entry repeats), and whether
+    # endpoints may be on private or loopback addresses.
+    "WEBHOOK_TIMEOUT": 10,
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+    "WEBHOOK_RETRY_SCHEDULE": (5, 300, 1800, 7200, 18000, 36000, 36000),
+    "WEBHOOK_ALLOW_PRIVATE_HOSTS": False,
 }
 
 #: Built-in provider entries. ``sandbox`` is the APIXO client pointed at the

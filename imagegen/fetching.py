@@ -177,23 +177,51 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+@dataclass(frozen=True)
+class PinnedTarget:
+    """Where to send a request so that the checked address is the one
+    connected to: ``url`` names that address, ``headers`` carry the original
+    Host, ``extensions`` the TLS server name (certificates are verified
+    against the original host)."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def pin(url: str, policy: FetchPolicy) -> PinnedTarget:
+    """Check ``url`` under ``policy``, resolve it once and pin the request to
+    the checked address. Raises UnsafeURLError, or FetchError for DNS failures."""
+    address = _checked_address(url, policy)
+    target, host = _pinned(url, address)
+    parts = urlsplit(url)
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return PinnedTarget(target, {"Host": host}, extensions)
+
+
+def safe_client(policy: FetchPolicy) -> httpx.Client:
+    """The client for :func:`pin`ned requests: no proxies from the environment,
+    no redirects followed (a caller re-checks each hop or refuses it), the
+    policy's timeouts and the shared TLS context. Downloads and outbound
+    webhooks both go through it."""
+    timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+    return httpx.Client(
+        trust_env=False, follow_redirects=False, timeout=timeout, verify=_tls_context()
+    )
+
+
 def download(url: str, policy: FetchPolicy, *, dir: str | None = None) -> Download:
     """Download ``url`` under ``policy`` to a temporary file."""
     deadline = time.monotonic() + policy.total_timeout
-    timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
-    with httpx.Client(
-        trust_env=False, follow_redirects=False, timeout=timeout, verify=_tls_context()
-    ) as client:
+    with safe_client(policy) as client:
         for _hop in range(policy.max_redirects + 1):
-            address = _checked_address(url, policy)
-            target, host = _pinned(url, address)
-            extensions = {"sni_hostname": urlsplit(url).hostname} if url.startswith("https") else {}
+            target = pin(url, policy)
             try:
                 with client.stream(
                     "GET",
-                    target,
-                    headers={"Host": host, "User-Agent": policy.user_agent},
-                    extensions=extensions,
+                    target.url,
+                    headers={**target.headers, "User-Agent": policy.user_agent},
+                    extensions=target.extensions,
                 ) as response:
                     if response.status_code in REDIRECTS and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])

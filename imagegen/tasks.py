@@ -16,6 +16,7 @@ from celery import shared_task
 
 from . import conf, services
 from .exceptions import FetchError, TransientError
+from .webhooks import delivery as webhook_delivery
 
 logger = logging.getLogger("imagegen")
 
@@ -97,3 +98,16 @@ def make_thumbnails(job_id: str) -> int:
 def sweep() -> dict[str, int]:
     """Expire, re-send and poll due jobs (run by beat every few seconds)."""
     return dict(services.sweep())
+
+
+@shared_task(
+    name="imagegen.deliver_webhook",
+    soft_time_limit=webhook_delivery.TASK_SOFT_TIME_LIMIT,
+    time_limit=webhook_delivery.TASK_TIME_LIMIT,
+    **COMMON,
+)
+def deliver_webhook(delivery_id: str, attempts: int = 0) -> str:
+    """One attempt at an outbound webhook delivery. ``attempts`` is the count
+    the sender saw: a duplicate message finds it moved on and sends nothing.
+    Retries are scheduled by the service (countdown or sweeper), not here."""
+    return webhook_delivery.attempt(delivery_id, attempts)

@@ -1,6 +1,6 @@
 """``path("imagegen/", include("imagegen.urls"))`` mounts these."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -13,4 +13,6 @@ urlpatterns = [
         name="callback",
     ),
     path("jobs/<uuid:job_id>/status/", views.status, name="job-status"),
+    # The automation API (docs/api.md); its names are in this namespace too.
+    path("api/v1/", include("imagegen.api.urls")),
 ]

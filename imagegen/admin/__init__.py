@@ -1,8 +1,18 @@
 """imagegen's admin: the editor workflow (generate, watch, review, reuse),
-the image grid, the cost report and the callback audit log."""
+the image grid, the cost report, the callback audit log, and outbound
+webhook endpoints with their delivery log."""
 
 from .deliveries import WebhookDeliveryAdmin
 from .images import GeneratedImageAdmin
 from .jobs import GenerationJobAdmin
+from .tokens import ApiTokenAdmin
+from .webhooks import OutboundDeliveryAdmin, WebhookEndpointAdmin
 
-__all__ = ["GeneratedImageAdmin", "GenerationJobAdmin", "WebhookDeliveryAdmin"]
+__all__ = [
+    "ApiTokenAdmin",
+    "GeneratedImageAdmin",
+    "GenerationJobAdmin",
+    "OutboundDeliveryAdmin",
+    "WebhookDeliveryAdmin",
+    "WebhookEndpointAdmin",
+]

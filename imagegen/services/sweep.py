@@ -7,6 +7,8 @@ its cost depends on the number of due jobs, not on the size of the table.
 For each it expires, re-sends a lost submission, polls, or resumes a
 finalize whose lease ran out. Claims use ``SELECT ... FOR UPDATE SKIP
 LOCKED`` where the database has it, so two sweepers by mistake stay safe.
+It then re-sends due outbound webhooks the same way
+(:func:`imagegen.webhooks.delivery.resend_due`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ def sweep(now: datetime | None = None) -> Counter:
     counts["submit"] = len(groups["submit"])
     counts["poll"] = len(groups["poll"])
     counts["finalize"] = len(groups["finalize"])
+    # Outbound webhooks whose message was lost or whose retry wait is long.
+    from ..webhooks.delivery import resend_due
+
+    counts["webhooks"] = resend_due(now)
     return counts
 
 

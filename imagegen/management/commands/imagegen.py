@@ -1,18 +1,21 @@
-"""``manage.py imagegen <generate|sandbox|demo|sweep|status>``."""
+"""``manage.py imagegen <generate|sandbox|demo|sweep|status|openapi|token>``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from ... import services
 from ...choices import AspectRatio, Mode, Resolution
-from ...models import GenerationJob
+from ...models import ApiToken, GenerationJob
 from ..progress import wait_for_job
 
 
@@ -71,6 +74,19 @@ class Command(BaseCommand):
         status = sub.add_parser("status", help="Show recent jobs, or one job.")
         status.add_argument("job_id", nargs="?")
         status.add_argument("--limit", type=int, default=20)
+
+        sub.add_parser("openapi", help="Print the JSON API's OpenAPI document.")
+
+        token = sub.add_parser("token", help="Create or revoke JSON API tokens.")
+        token_sub = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
+        create = token_sub.add_parser("create", help="Create a token; prints it once.")
+        create.add_argument("--user", required=True, help="Username the token acts as.")
+        create.add_argument("--name", required=True, help="What the token is for.")
+        create.add_argument("--expires-days", type=int, default=None, metavar="DAYS")
+        revoke = token_sub.add_parser("revoke", help="Revoke a token by its prefix.")
+        revoke.add_argument(
+            "prefix", help="The token's prefix (ig_ and 9 characters), or the token."
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         getattr(self, f"handle_{action}")(**options)
@@ -147,6 +163,42 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {job.error_code}: {job.error_message}")
             for image in job.images.order_by("index"):
                 self.stdout.write(f"    [{image.index}] {image.file.name}")
+
+    def handle_openapi(self, **options: Any) -> None:
+        from ...api.openapi import dumps
+
+        self.stdout.write(dumps(), ending="")
+
+    def handle_token(self, **options: Any) -> None:
+        from ...api import auth
+
+        if options["token_action"] == "create":  # noqa: S105 (a subcommand's name)
+            user_model = get_user_model()
+            try:
+                user = user_model._default_manager.get_by_natural_key(options["user"])
+            except user_model.DoesNotExist:
+                raise CommandError(f"No user {options['user']!r}.") from None
+            days = options["expires_days"]
+            expires = timezone.now() + timedelta(days=days) if days else None
+            token, raw = auth.create_token(user, options["name"], expires)
+            # The token alone on stdout (TOKEN=$(...)); the notice on stderr.
+            self.stderr.write(
+                f"Token {token.prefix}… for {user}: copy it now, it is not shown again."
+            )
+            self.stdout.write(raw)
+            return
+        prefix = options["prefix"].rstrip("…")[: auth.PREFIX_LENGTH]
+        tokens = list(ApiToken.objects.filter(prefix=prefix))
+        if not tokens:
+            raise CommandError(f"No token has the prefix {prefix!r}.")
+        if len(tokens) > 1:
+            raise CommandError(
+                f"{len(tokens)} tokens have the prefix {prefix!r}; revoke in the admin."
+            )
+        if not ApiToken.objects.filter(pk=tokens[0].pk, revoked=False).update(revoked=True):
+            self.stdout.write(f"Token {prefix}… was already revoked.")
+            return
+        self.stdout.write(f"Revoked token {prefix}… ({tokens[0].name}, {tokens[0].user}).")
 
 
 def _messages(exc: ValidationError) -> list[str]:

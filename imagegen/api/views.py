@@ -1,0 +1,506 @@
+"""The API's handlers: parse, check permissions, call the service layer, serialize.
+
+Each handler is declared in the route table (:data:`api`) with what the
+OpenAPI document says about it; the URLconf is built from the same table.
+Permissions follow the admin: creating needs ``imagegen.add_generationjob``;
+reading needs ``view`` (or ``change``) on jobs, and other users' jobs need
+``imagegen.view_all_jobs`` (:mod:`imagegen.permissions`); a job the caller
+may not see is 404, so ids of other users' jobs reveal nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, time
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from .. import conf, permissions, services
+from ..choices import TERMINAL, Status
+from ..models import GenerationJob
+from . import errors
+from .errors import ApiError
+from .pagination import Cursor, paginate
+from .routing import Answer, Api, Param
+from .serializers import job_data, jobs_queryset
+
+api = Api()
+
+ADD = "imagegen.add_generationjob"
+VIEW = "imagegen.view_generationjob"
+CHANGE = "imagegen.change_generationjob"
+
+#: Largest request body, in bytes: a prompt at the longest provider limit,
+#: JSON-escaped, plus sixteen long URLs fit many times over.
+MAX_BODY_BYTES = 1024 * 1024
+#: What an ``Idempotency-Key`` may be: 1-64 visible ASCII characters.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
+BODY_FIELDS = ("prompt", "mode", "resolution", "aspect_ratio", "reference_urls", "provider")
+
+# Parameters ------------------------------------------------------------------
+
+JOB_ID = Param("job_id", "path", {"type": "string", "format": "uuid"}, "The job's id.", True)
+STATUS = Param(
+    "status",
+    "query",
+    {"type": "array", "items": {"type": "string", "enum": list(Status.values)}},
+    "Only jobs in these statuses (repeat the parameter, or separate with commas).",
+    explode=True,
+)
+CREATED_AFTER = Param(
+    "created_after",
+    "query",
+    {"type": "string", "format": "date-time"},
+    "Only jobs created at or after this time (ISO 8601; a date means its midnight, "
+    "times without an offset are in the site's time zone).",
+)
+CREATED_BEFORE = Param(
+    "created_before",
+    "query",
+    {"type": "string", "format": "date-time"},
+    "Only jobs created before this time (same format as created_after).",
+)
+PAGE_SIZE = Param(
+    "page_size",
+    "query",
+    # Lazily: the limits are settings (read when the document is built).
+    lambda: {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": conf.get_setting("API_MAX_PAGE_SIZE"),
+        "default": conf.get_setting("API_PAGE_SIZE"),
+    },
+    "Jobs per page.",
+)
+CURSOR = Param(
+    "cursor",
+    "query",
+    {"type": "string"},
+    "Opaque position from a page's next or previous link.",
+)
+IDEMPOTENCY = Param(
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[\\x21-\\x7e]+$"},
+    "Makes the request safe to repeat: the same key with the same body returns the "
+    "first request's job (200) instead of creating another; with another body, 409. "
+    "Keys are per user.",
+)
+
+# Documented answers shared by several operations.
+UNAUTHENTICATED = Answer(
+    401,
+    "No credentials, or a bad, revoked or expired token.",
+    headers={
+        "WWW-Authenticate": 'Bearer realm="imagegen" (error="invalid_token" for a bad token).'
+    },
+)
+NOT_FOUND = Answer(404, "No such job, or one the caller may not see.")
+
+
+# Handlers --------------------------------------------------------------------
+
+
+@api.operation(
+    "POST",
+    "jobs/",
+    name="api-jobs",
+    operation_id="createJob",
+    summary="Create a job",
+    description=(
+        "Validates the settings against the provider's capabilities and the budgets, "
+        "saves the job and submits it to the provider once the request's transaction "
+        "commits. Poll the job's URL (Location) until is_terminal is true."
+    ),
+    parameters=(IDEMPOTENCY,),
+    body="JobCreate",
+    answers=(
+        Answer(201, "Created.", "Job", headers={"Location": "The job's URL."}),
+        Answer(200, "The job an earlier request with this Idempotency-Key created.", "Job"),
+        Answer(400, "Invalid fields (validation_error) or a body that is not JSON."),
+        UNAUTHENTICATED,
+        Answer(402, "The job would exceed a budget (budget_exceeded)."),
+        Answer(403, "Missing imagegen.add_generationjob, or a failed CSRF check."),
+        Answer(409, "The Idempotency-Key was used with another body (idempotency_conflict)."),
+        Answer(413, "The body is larger than 1 MiB."),
+        Answer(415, "The body is not application/json."),
+    ),
+    permission=ADD,
+)
+def create_job(request: HttpRequest) -> JsonResponse:
+    user = request.user
+    if not user.has_perm(ADD):
+        raise errors.permission_denied(
+            ADD, _("Creating jobs needs the permission “imagegen.add_generationjob”.")
+        )
+    arguments = job_arguments(read_json(request))
+    key = idempotency_key(request)
+    if key and (existing := GenerationJob.objects.filter(idempotency_key=key).first()):
+        return _replay(request, existing, arguments)
+    try:
+        job = services.create_job(user=user, idempotency_key=key, **arguments)
+    except ValidationError as exc:
+        raise errors.from_validation_error(exc) from None
+    if key and not _same_request(job, arguments):
+        # A concurrent request with the same key and another body won the race.
+        raise _idempotency_conflict()
+    data = job_data(job, request)
+    response = JsonResponse(data, status=201)
+    response["Location"] = data["url"]
+    return response
+
+
+@api.operation(
+    "GET",
+    "jobs/",
+    name="api-jobs",
+    operation_id="listJobs",
+    summary="List jobs",
+    description=(
+        "The caller's jobs, newest first (everyone's with imagegen.view_all_jobs). "
+        "Follow next and previous to page; they keep the filters."
+    ),
+    parameters=(STATUS, CREATED_AFTER, CREATED_BEFORE, PAGE_SIZE, CURSOR),
+    answers=(
+        Answer(200, "A page of jobs.", "JobPage"),
+        Answer(400, "An invalid filter, page size or cursor (validation_error)."),
+        UNAUTHENTICATED,
+        Answer(403, "Missing imagegen.view_generationjob."),
+    ),
+    permission=VIEW,
+)
+def list_jobs(request: HttpRequest) -> JsonResponse:
+    _require_view(request.user)
+    query = request.GET
+    problems: dict[str, list[str]] = {}
+    statuses = _statuses(query, problems)
+    created_after = _moment(query, CREATED_AFTER.name, problems)
+    created_before = _moment(query, CREATED_BEFORE.name, problems)
+    size = _page_size(query, problems)
+    cursor = _cursor(query, problems)
+    if problems:
+        raise errors.validation_error(problems)
+    jobs = permissions.visible_jobs(request.user)
+    if statuses:
+        jobs = jobs.filter(status__in=statuses)
+    if created_after:
+        jobs = jobs.filter(created_at__gte=created_after)
+    if created_before:
+        jobs = jobs.filter(created_at__lt=created_before)
+    page = paginate(jobs_queryset(jobs), size, cursor)
+    return JsonResponse(
+        {
+            "results": [job_data(job, request) for job in page.rows],
+            "next": _page_link(request, page.next),
+            "previous": _page_link(request, page.previous),
+        }
+    )
+
+
+@api.operation(
+    "GET",
+    "jobs/<uuid:job_id>/",
+    name="api-job",
+    operation_id="getJob",
+    summary="Read a job and its images",
+    parameters=(JOB_ID,),
+    answers=(
+        Answer(200, "The job.", "Job"),
+        UNAUTHENTICATED,
+        Answer(403, "Missing imagegen.view_generationjob."),
+        NOT_FOUND,
+    ),
+    permission=VIEW,
+)
+def get_job(request: HttpRequest, job_id: Any) -> JsonResponse:
+    _require_view(request.user)
+    return JsonResponse(job_data(_visible_job(request, job_id), request))
+
+
+@api.operation(
+    "POST",
+    "jobs/<uuid:job_id>/cancel/",
+    name="api-job-cancel",
+    operation_id="cancelJob",
+    summary="Cancel a job",
+    description=(
+        "Own jobs need imagegen.add_generationjob (or change); other users' jobs "
+        "imagegen.cancel_any_job. Canceling a canceled job answers 200 again; a job "
+        "that finished, or is storing its results, cannot be canceled (409)."
+    ),
+    parameters=(JOB_ID,),
+    answers=(
+        Answer(200, "The canceled job.", "Job"),
+        UNAUTHENTICATED,
+        Answer(403, "Missing permission to cancel this job, or a failed CSRF check."),
+        NOT_FOUND,
+        Answer(409, "The job has finished or is storing its results (not_cancelable)."),
+    ),
+    permission=ADD,
+)
+def cancel_job(request: HttpRequest, job_id: Any) -> JsonResponse:
+    user = request.user
+    job = _visible_job(request, job_id)
+    if not permissions.can_cancel_job(user, job):
+        own = job.created_by_id == user.pk
+        raise errors.permission_denied(
+            ADD if own else permissions.CANCEL_ANY,
+            _("Canceling your jobs needs the permission “imagegen.add_generationjob”.")
+            if own
+            else _("Canceling other users' jobs needs the permission “imagegen.cancel_any_job”."),
+        )
+    if job.status != Status.CANCELED:
+        services.cancel(job.pk)
+        job = _visible_job(request, job_id)
+    if job.status != Status.CANCELED:
+        raise ApiError(
+            "not_cancelable",
+            _("The job has finished (%(status)s); there is nothing to cancel.")
+            % {"status": job.status}
+            if job.status in TERMINAL
+            else _("The job is storing its results; it can no longer be canceled."),
+            status=job.status,
+        )
+    return JsonResponse(job_data(job, request))
+
+
+@api.operation(
+    "GET",
+    "openapi.json",
+    name="api-openapi",
+    operation_id="getOpenApiDocument",
+    summary="This API's OpenAPI 3.1 document",
+    description="Public: it describes the API and holds no data.",
+    answers=(Answer(200, "The document.", "OpenApiDocument"),),
+    authenticated=False,
+)
+def openapi_document(request: HttpRequest) -> JsonResponse:
+    from .openapi import document
+
+    return JsonResponse(document(), json_dumps_params={"indent": 2})
+
+
+# Parsing ---------------------------------------------------------------------
+
+
+def read_json(request: HttpRequest) -> Any:
+    """The request's JSON body; 415, 413 or 400 when it is not one."""
+    content_type = (request.content_type or "").lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise ApiError(
+            "unsupported_media_type", _("Send the body as JSON (Content-Type: application/json).")
+        )
+    too_large = ApiError(
+        "payload_too_large",
+        _("The body is larger than %(n)d bytes.") % {"n": MAX_BODY_BYTES},
+    )
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        raise too_large
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise too_large
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError("malformed_request", _("The body is not valid JSON.")) from None
+
+
+def job_arguments(data: Any) -> dict[str, Any]:
+    """Keyword arguments for :func:`imagegen.services.create_job` from a
+    ``JobCreate`` body. Types are checked here; values (modes, limits, URLs,
+    budgets) by the service, as for the admin's form."""
+    if not isinstance(data, dict):
+        raise ApiError("malformed_request", _("The body must be a JSON object."))
+    problems: dict[str, list[str]] = {}
+
+    def refuse(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    for name in data:
+        if name not in BODY_FIELDS:
+            refuse(name, _("Unknown field."))
+    if "prompt" not in data:
+        refuse("prompt", _("This field is required."))
+    for name in ("prompt", "mode", "resolution", "aspect_ratio", "provider"):
+        value = data.get(name)
+        if value is None and name != "prompt":
+            continue
+        if not isinstance(value, str):
+            if name in data:
+                refuse(name, _("Must be a string."))
+        elif not _encodable(value):
+            refuse(name, _("Must be valid Unicode text."))
+    urls = data.get("reference_urls")
+    if urls is None:
+        urls = []
+    elif not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        refuse("reference_urls", _("Must be a list of strings."))
+    elif not all(_encodable(url) and url.isprintable() for url in urls):
+        refuse("reference_urls", _("URLs may not contain control characters."))
+    provider = data.get("provider")
+    if isinstance(provider, str) and "provider" not in problems:
+        choices = conf.configured_providers()
+        if provider not in choices:
+            refuse(
+                "provider",
+                _("Unknown provider %(name)r; choose one of: %(choices)s.")
+                % {"name": provider, "choices": ", ".join(choices)},
+            )
+    if problems:
+        raise errors.validation_error(problems)
+    defaults = {
+        "mode": "image-to-image" if urls else "text-to-image",
+        "resolution": "1k",
+        "aspect_ratio": "auto",
+    }
+    # Only a missing (or null) value takes the default: "" is the service's
+    # "unsupported value", as the schema's enums say.
+    chosen = {
+        name: default if data.get(name) is None else data[name]
+        for name, default in defaults.items()
+    }
+    return {
+        "prompt": data["prompt"],
+        **chosen,
+        "reference_urls": [url.strip() for url in urls],
+        "provider": provider,
+    }
+
+
+def idempotency_key(request: HttpRequest) -> str:
+    """The stored key for the request's ``Idempotency-Key`` ("" without one).
+
+    Scoped to the user (``api:<user id>:<key>``): one client's key can neither
+    return nor reveal another's job, and cannot meet the admin's keys.
+    """
+    value = request.headers.get(IDEMPOTENCY.name)
+    if value is None:
+        return ""
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise errors.validation_error(
+            {IDEMPOTENCY.name: [_("Use 1 to 64 visible ASCII characters.")]}
+        )
+    return f"api:{request.user.pk}:{value}"
+
+
+def _replay(request: HttpRequest, job: GenerationJob, arguments: dict[str, Any]) -> JsonResponse:
+    if job.created_by_id != request.user.pk or not _same_request(job, arguments):
+        raise _idempotency_conflict()
+    job = jobs_queryset(GenerationJob.objects.filter(pk=job.pk)).get()
+    return JsonResponse(job_data(job, request), status=200)
+
+
+def _same_request(job: GenerationJob, arguments: dict[str, Any]) -> bool:
+    provider = arguments["provider"] or conf.get_setting("PROVIDER")
+    return (
+        job.prompt == arguments["prompt"]
+        and job.mode == arguments["mode"]
+        and job.resolution == arguments["resolution"]
+        and job.aspect_ratio == arguments["aspect_ratio"]
+        and list(job.reference_urls) == arguments["reference_urls"]
+        and job.provider == provider
+    )
+
+
+def _idempotency_conflict() -> ApiError:
+    return ApiError(
+        "idempotency_conflict",
+        _("This Idempotency-Key was already used with other parameters; use a new key."),
+    )
+
+
+def _require_view(user: Any) -> None:
+    if not (user.has_perm(VIEW) or user.has_perm(CHANGE)):
+        raise errors.permission_denied(
+            VIEW, _("Seeing jobs needs the permission “imagegen.view_generationjob”.")
+        )
+
+
+def _visible_job(request: HttpRequest, job_id: Any) -> GenerationJob:
+    jobs: QuerySet[GenerationJob] = permissions.visible_jobs(request.user)
+    job = jobs_queryset(jobs.filter(pk=job_id)).first()
+    if job is None:
+        raise errors.not_found()
+    return job
+
+
+def _statuses(query: Any, problems: dict[str, list[str]]) -> list[str]:
+    values = [v for raw in query.getlist(STATUS.name) for v in raw.split(",") if v]
+    unknown = sorted(set(values) - set(Status.values))
+    if unknown:
+        problems[STATUS.name] = [
+            _("Unknown status %(value)r; use %(choices)s.")
+            % {"value": value, "choices": ", ".join(Status.values)}
+            for value in unknown
+        ]
+    return values
+
+
+def _moment(query: Any, name: str, problems: dict[str, list[str]]) -> datetime | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = parse_datetime(raw)
+        if value is None and (day := parse_date(raw)) is not None:
+            value = datetime.combine(day, time.min)
+        if value is None:
+            raise ValueError(raw)
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        # Out-of-range years (0001-01-01T00:00+01:00) fail here, not in the database.
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        problems[name] = [_("Enter an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z.")]
+        return None
+
+
+def _page_size(query: Any, problems: dict[str, list[str]]) -> int:
+    largest = int(conf.get_setting("API_MAX_PAGE_SIZE"))
+    raw = query.get(PAGE_SIZE.name)
+    if raw is None:
+        return min(int(conf.get_setting("API_PAGE_SIZE")), largest)
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
+    if not 1 <= value <= largest:
+        problems[PAGE_SIZE.name] = [_("Enter a whole number from 1 to %(max)d.") % {"max": largest}]
+    return value
+
+
+def _cursor(query: Any, problems: dict[str, list[str]]) -> Cursor | None:
+    raw = query.get(CURSOR.name)
+    if not raw:
+        return None
+    try:
+        return Cursor.decode(raw)
+    except ValueError:
+        problems[CURSOR.name] = [_("Invalid cursor: use a next or previous link as given.")]
+        return None
+
+
+def _page_link(request: HttpRequest, cursor: Cursor | None) -> str | None:
+    if cursor is None:
+        return None
+    params = [(k, v) for k, values in request.GET.lists() for v in values if k != CURSOR.name]
+    params.append((CURSOR.name, cursor.encode()))
+    return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
+
+
+def _encodable(text: str) -> bool:
+    """False for lone surrogates (JSON allows ``"\\ud800"``), which no database stores."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,131 @@
+"""Event names, payloads, and the receivers that turn job signals into deliveries.
+
+A job signal (sent after commit) creates one :class:`OutboundDelivery` per
+active endpoint subscribed to the event, with the payload frozen at that
+moment, and enqueues its first attempt after the rows commit. If that
+message is lost, the sweeper sends it once ``next_attempt_at`` passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .. import conf, serializers, signals
+from ..models import GenerationJob, OutboundDelivery, WebhookEndpoint
+
+logger = logging.getLogger("imagegen")
+
+JOB_SUCCEEDED = "job.succeeded"
+JOB_FAILED = "job.failed"
+JOB_EXPIRED = "job.expired"
+JOB_CANCELED = "job.canceled"
+#: Sent by the admin's "Send test event" action, whatever the subscription.
+TEST = "webhook.test"
+
+#: Events an endpoint can subscribe to, with their labels.
+EVENT_CHOICES = [
+    (JOB_SUCCEEDED, _("Job succeeded")),
+    (JOB_FAILED, _("Job failed")),
+    (JOB_EXPIRED, _("Job expired")),
+    (JOB_CANCELED, _("Job canceled")),
+]
+EVENTS = tuple(name for name, _label in EVENT_CHOICES)
+
+_SIGNAL_EVENTS: dict[Signal, str] = {
+    signals.job_succeeded: JOB_SUCCEEDED,
+    signals.job_failed: JOB_FAILED,
+    signals.job_expired: JOB_EXPIRED,
+    signals.job_canceled: JOB_CANCELED,
+}
+
+
+def connect() -> None:
+    """Connect the job signals to :func:`publish` (called from ``AppConfig.ready``)."""
+    for signal, event in _SIGNAL_EVENTS.items():
+        signal.connect(_on_job_event, sender=GenerationJob, dispatch_uid=f"imagegen:{event}")
+
+
+def _on_job_event(sender: Any, signal: Signal, job: GenerationJob, **kwargs: Any) -> None:
+    # send_robust would swallow the error; log it with the job, and carry on:
+    # a webhook problem must never disturb the job's own flow.
+    try:
+        publish(_SIGNAL_EVENTS[signal], job)
+    except Exception:
+        logger.exception("Could not queue webhooks for job %s.", job.pk)
+
+
+def new_message_id() -> str:
+    """A ``webhook-id``: the same on every attempt of one delivery."""
+    return "msg_" + uuid.uuid4().hex
+
+
+def payload(event: str, data: dict[str, Any], when: datetime | None = None) -> dict[str, Any]:
+    """The Standard Webhooks envelope: ``type``, ``timestamp`` (ISO 8601) and ``data``."""
+    return {"type": event, "timestamp": (when or timezone.now()).isoformat(), "data": data}
+
+
+def job_data(job: GenerationJob) -> dict[str, Any]:
+    """The job as the status JSON gives it, with absolute image URLs when
+    ``CALLBACK_BASE_URL`` (this site's public origin) is set."""
+    data = serializers.job_status(job)
+    base = conf.get_setting("CALLBACK_BASE_URL")
+    if base:
+        for image in data["images"]:
+            for key in ("url", "thumbnail_url"):
+                if image.get(key):
+                    image[key] = urljoin(base, image[key])
+    return data
+
+
+def subscribers(event: str) -> list[WebhookEndpoint]:
+    """Active endpoints subscribed to ``event`` (filtered here rather than in
+    SQL: JSON containment is not portable, and endpoints are few)."""
+    return [e for e in WebhookEndpoint.objects.filter(is_active=True) if event in (e.events or [])]
+
+
+def publish(event: str, job: GenerationJob) -> list[OutboundDelivery]:
+    """Queue ``event`` for ``job`` to every subscribed endpoint."""
+    endpoints = subscribers(event)
+    if not endpoints:
+        return []
+    body = payload(event, job_data(job))
+    with transaction.atomic():
+        return [queue(endpoint, event, body, job=job) for endpoint in endpoints]
+
+
+def send_test(endpoint: WebhookEndpoint) -> OutboundDelivery:
+    """Queue a ``webhook.test`` event to ``endpoint``."""
+    data = {"endpoint": str(endpoint.pk), "description": endpoint.description}
+    return queue(endpoint, TEST, payload(TEST, data))
+
+
+def queue(
+    endpoint: WebhookEndpoint,
+    event: str,
+    body: dict[str, Any],
+    *,
+    job: GenerationJob | None = None,
+) -> OutboundDelivery:
+    """Save a pending delivery and enqueue its first attempt after commit."""
+    from . import delivery
+
+    delivery_row = OutboundDelivery.objects.create(
+        endpoint=endpoint,
+        job=job,
+        event=event,
+        message_id=new_message_id(),
+        payload=body,
+        # If the first message is lost, the sweeper sends it again then.
+        next_attempt_at=timezone.now() + delivery.lease(),
+    )
+    delivery.send_attempt(delivery_row.pk, 0)
+    return delivery_row
