@@ -1,0 +1,1 @@
+"""Integrations with other Django applications, each behind its own extra."""

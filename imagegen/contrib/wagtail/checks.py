@@ -1,0 +1,85 @@
+"""System checks of imagegen's Wagtail integration (ids ``imagegen_wagtail.E0xx`` / ``W0xx``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from imagegen import conf
+
+ADAPTER = "imagegen.contrib.wagtail.adapters.WagtailImageAdapter"
+
+
+@register(Tags.compatibility)
+def check_wagtail(app_configs: Any = None, **kwargs: Any) -> list:
+    return [*_check_order(), *_check_adapter(), *_check_options()]
+
+
+def _check_order() -> list:
+    names = [config.name for config in apps.get_app_configs()]
+    if "wagtail.images" in names and names.index("wagtail.images") < names.index(
+        "imagegen.contrib.wagtail"
+    ):
+        return [
+            Warning(
+                "imagegen.contrib.wagtail comes after wagtail.images in INSTALLED_APPS: "
+                "the image chooser will have no “Generate image” button.",
+                hint="List 'imagegen.contrib.wagtail' before 'wagtail.images'.",
+                id="imagegen_wagtail.W001",
+            )
+        ]
+    return []
+
+
+def _check_adapter() -> list:
+    from .adapters import WagtailImageAdapter
+
+    path = conf.get_setting("ASSET_ADAPTER")
+    try:
+        adapter = import_string(path)
+    except ImportError:
+        return []  # imagegen's own checks and get_adapter() report it
+    if isinstance(adapter, type) and issubclass(adapter, WagtailImageAdapter):
+        return []
+    return [
+        Warning(
+            f"IMAGEGEN['ASSET_ADAPTER'] is {path!r}: images generated from the Wagtail "
+            "admin will not become Wagtail images, and the chooser cannot choose them.",
+            hint=f"Set IMAGEGEN['ASSET_ADAPTER'] = {ADAPTER!r} (or a subclass).",
+            id="imagegen_wagtail.W002",
+        )
+    ]
+
+
+def _check_options() -> list:
+    errors = []
+    collection = conf.get_setting("WAGTAIL_COLLECTION")
+    if collection is not None and (
+        isinstance(collection, bool) or not isinstance(collection, int | str)
+    ):
+        errors.append(
+            Error(
+                "IMAGEGEN['WAGTAIL_COLLECTION'] must be None, a collection id or a name.",
+                id="imagegen_wagtail.E001",
+            )
+        )
+    tags = conf.get_setting("WAGTAIL_TAGS")
+    if isinstance(tags, str) or not isinstance(tags, list | tuple):
+        errors.append(
+            Error(
+                "IMAGEGEN['WAGTAIL_TAGS'] must be a list or tuple of tag names.",
+                hint='For one tag write ("imagegen",), with the comma.',
+                id="imagegen_wagtail.E002",
+            )
+        )
+    elif not all(isinstance(tag, str) and tag.strip() for tag in tags):
+        errors.append(
+            Error(
+                "IMAGEGEN['WAGTAIL_TAGS'] must hold non-empty strings.",
+                id="imagegen_wagtail.E002",
+            )
+        )
+    return errors
