@@ -450,14 +450,17 @@ def _plan_poll(now: datetime, delay: float, deadline: datetime) -> tuple[datetim
     to send now (None: leave the poll to the sweeper).
 
     A wait up to ``MAX_COUNTDOWN`` goes to Celery as a countdown, so the poll
-    is not late by up to a sweep interval; the sweeper's check then moves one
-    poll lease later, as the fallback if that message is lost. Longer waits,
-    and waits past the deadline, stay in the database for the sweeper.
+    is not late by up to a sweep interval; the sweeper's check comes as long
+    again after it (at least ``POLL_MIN_INTERVAL``), the fallback if that
+    message is lost with a worker. Should both run, the poll count lets only
+    one of them ask the provider. Longer waits, and waits past the deadline,
+    stay in the database for the sweeper.
     """
     due = now + scheduling.seconds(delay)
     if delay > float(conf.get_setting("MAX_COUNTDOWN")) or due >= deadline:
         return scheduling.clamp(due, deadline), None
-    return scheduling.clamp(due + POLL_LEASE, deadline), delay
+    margin = max(delay, float(conf.get_setting("POLL_MIN_INTERVAL")))
+    return scheduling.clamp(due + scheduling.seconds(margin), deadline), delay
 
 
 def _send_poll(job_id: Any, expected_polls: int, countdown: float) -> None:
