@@ -119,6 +119,14 @@ def celery_worker(transactional_db: Any) -> Iterator[Any]:
         shutdown_timeout=30,
     ) as worker:
         yield worker
+        # kombu's event loop waits up to 10 s in poll(), and the embedded worker's
+        # stop only sets a flag it reads between polls; on RabbitMQ nothing else
+        # wakes it. Set the flag and wake the loop, so the worker ends at once.
+        from celery.worker import state
+
+        state.should_terminate = 0
+        if worker.hub is not None:
+            worker.hub.call_soon(lambda: None)
 
 
 @pytest.fixture

@@ -30,6 +30,9 @@ logger = logging.getLogger("imagegen")
 
 #: How long a claimed poll holds a job before the sweeper may claim it again.
 POLL_LEASE = timedelta(seconds=60)
+#: Seconds a submitting worker's lease outlasts the provider call, for the
+#: database writes that record its answer.
+SUBMIT_MARGIN = 10
 
 
 def create_job(
@@ -258,7 +261,7 @@ def submit(job_id: Any) -> str:
         image_urls=tuple(reference_image_urls(job)),
         callback_url=callback_url(job),
     )
-    needed = timedelta(seconds=backend.submit_seconds(len(request.image_urls)) + 30)
+    needed = timedelta(seconds=backend.submit_seconds(len(request.image_urls)) + SUBMIT_MARGIN)
     if needed > lease:
         # A slow (synchronous) provider: hold the job for as long as the call may take.
         GenerationJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(

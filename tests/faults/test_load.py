@@ -1,8 +1,11 @@
-"""1,000 jobs in flight at once through one worker host: with callbacks, then
-with every callback dropped. All finish, none twice, polls within the schedule."""
+"""Hundreds of jobs in flight at once through one worker host: with callbacks,
+then with every callback dropped. All finish, none twice, polls within the
+schedule. 400 jobs by default, so that the suite stays within CI's time;
+``IMAGEGEN_LOAD_JOBS=1000`` for a larger run."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -18,12 +21,12 @@ from ..factories import make_job
 
 pytestmark = [pytest.mark.faults, pytest.mark.load, pytest.mark.django_db(transaction=True)]
 
-JOBS = 1000
+JOBS = int(os.environ.get("IMAGEGEN_LOAD_JOBS", "400"))
 LATENCY = (1.0, 3.0)
 
 
 @pytest.mark.parametrize("callbacks", ["send", "drop"])
-def test_thousand_jobs_in_flight(
+def test_jobs_in_flight(
     fault_settings: dict[str, Any],
     settings: Any,
     sandbox: Any,
