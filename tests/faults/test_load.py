@@ -23,9 +23,12 @@ pytestmark = [pytest.mark.faults, pytest.mark.load, pytest.mark.django_db(transa
 
 JOBS = int(os.environ.get("IMAGEGEN_LOAD_JOBS", "400"))
 LATENCY = (1.0, 3.0)
+#: About 0.1 s a job on 2 cores; four times that before the test gives up.
+DEADLINE = 60 + JOBS * 0.4
 
 
 @pytest.mark.parametrize("callbacks", ["send", "drop"])
+@pytest.mark.timeout(DEADLINE + 60)
 def test_jobs_in_flight(
     fault_settings: dict[str, Any],
     settings: Any,
@@ -60,7 +63,7 @@ def test_jobs_in_flight(
         services.sweep()
         return not GenerationJob.objects.exclude(status__in=TERMINAL).exists()
 
-    wait_until(all_done, timeout=400, interval=0.5, what=f"{JOBS} jobs to finish")
+    wait_until(all_done, timeout=DEADLINE, interval=0.5, what=f"{JOBS} jobs to finish")
 
     jobs = GenerationJob.objects.filter(pk__in=ids)
     assert jobs.filter(status=Status.SUCCEEDED).count() == JOBS

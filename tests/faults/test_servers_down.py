@@ -103,6 +103,7 @@ def test_broker_down_when_the_job_is_created(
     assert sandbox.stats()["submits"] == 1
 
 
+@pytest.mark.postgres
 def test_database_down_during_callbacks_polling_completes(
     fault_settings: dict[str, Any], sandbox: Any, workers: Any, web_database_proxy: TCPProxy
 ) -> None:
@@ -124,6 +125,7 @@ def test_database_down_during_callbacks_polling_completes(
     assert not WebhookDelivery.objects.filter(job=job).exists()
 
 
+@pytest.mark.postgres
 def test_database_back_before_the_provider_gives_up(
     fault_settings: dict[str, Any],
     sandbox: Any,
