@@ -4,8 +4,11 @@ against a naive poller that asks every second, in the same run.
 
     .venv/bin/python -m benchmarks.polls_per_job [--jobs 60] [--scale 2]
 
-Each job's latency is drawn from the provider's documented range for its
-resolution (1K 30-120 s, 2K 60-180 s, 4K 120-240 s), and every duration in
+Job latencies are spread evenly over the provider's documented range for
+their resolution (1K 30-120 s, 2K 60-180 s, 4K 120-240 s): stratified, so
+that 20 jobs of a resolution stand for the range as a far larger random
+sample would, and the three scenarios get the same latencies in a shuffled
+order. Every duration in
 the run (latencies, poll intervals, the sweep interval, countdown limit and
 deadline) is divided by ``--scale`` so the run takes minutes. Jobs arrive
 evenly over the first half of the run. The site runs under gunicorn (for the
@@ -71,9 +74,24 @@ def _overrides(scale: float, sandbox_url: str, web_url: str) -> dict:
     }
 
 
-def _prompt(n: int, resolution: str, scale: float, extra: str = "") -> str:
-    low, high = RANGES[resolution]
-    return f"poll bench {n} [sandbox:latency={low / scale}-{high / scale}]{extra}"
+def _prompt(n: int, latency: float, extra: str = "") -> str:
+    return f"poll bench {n} [sandbox:latency={latency:.3f}]{extra}"
+
+
+def _plan(jobs: int, scale: float) -> list[tuple[str, float]]:
+    """(resolution, scaled latency) of each job, in arrival order: the
+    resolutions in turn, each one's latencies at evenly spaced points of its range."""
+    resolutions = [res for n in range(jobs) for res in RANGES][:jobs]
+    shuffle = random.Random(5).shuffle
+    latencies = {}
+    for res, (low, high) in RANGES.items():
+        count = resolutions.count(res)
+        points = [(low + (k + 0.5) * (high - low) / count) / scale for k in range(count)]
+        shuffle(points)
+        latencies[res] = iter(points)
+    plan = [(res, next(latencies[res])) for res in resolutions]
+    shuffle(plan)
+    return plan
 
 
 def _every(interval: float, halt: threading.Event, action: Callable[[], object]) -> None:
@@ -81,14 +99,14 @@ def _every(interval: float, halt: threading.Event, action: Callable[[], object])
         action()
 
 
-def _naive(resolution: str, n: int, scale: float, results: list) -> None:
+def _naive(resolution: str, n: int, latency: float, scale: float, results: list) -> None:
     """Submit one task without a callback and ask for its state every second."""
     from imagegen.providers import GenerationRequest, get_provider
 
     provider = get_provider("dropped")
     request = GenerationRequest(
         mode="text-to-image",
-        prompt=_prompt(n, resolution, scale),
+        prompt=_prompt(n, latency),
         resolution=resolution,
         aspect_ratio="auto",
     )
@@ -146,21 +164,20 @@ def main() -> None:
     naive: list = []
     try:
         sweeper.start()
-        plan = [(res, n) for n in range(args.jobs) for res in RANGES][: args.jobs]
-        random.Random(5).shuffle(plan)
+        plan = _plan(args.jobs, scale)
         spacing = max(high for _, high in RANGES.values()) / scale / len(plan)
         ids: dict[str, list] = {"callbacks": [], "dropped": []}
         threads = []
         start = time.monotonic()
-        for n, (resolution, _) in enumerate(plan):
+        for n, (resolution, latency) in enumerate(plan):
             for provider, extra in (("callbacks", ""), ("dropped", " [sandbox:callback=drop]")):
                 job = services.create_job(
-                    prompt=_prompt(n, resolution, scale, extra),
+                    prompt=_prompt(n, latency, extra),
                     resolution=resolution,
                     provider=provider,
                 )
                 ids[provider].append(job.pk)
-            thread = threading.Thread(target=_naive, args=(resolution, n, scale, naive))
+            thread = threading.Thread(target=_naive, args=(resolution, n, latency, scale, naive))
             thread.start()
             threads.append(thread)
             time.sleep(spacing)
