@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,6 +23,14 @@ CI = os.environ.get("CI") == "true"
 TEST_LATENCY = {"1k": (0.3, 0.8), "2k": (0.3, 0.8), "4k": (0.3, 0.8)}
 
 
+def unavailable(reason: str, under_ci: str = "") -> NoReturn:
+    """Skip for ``reason``; under CI=true fail instead, so that a green CI has run
+    everything (``under_ci``, when given, is the failure's message)."""
+    if CI:
+        pytest.fail(under_ci or f"{reason}; under CI=true this test must run.")
+    pytest.skip(reason)
+
+
 def require_service(name: str, url: str) -> None:
     """Skip (or under CI fail) when the server behind ``url`` does not answer."""
     parts = urlsplit(url)
@@ -31,9 +39,7 @@ def require_service(name: str, url: str) -> None:
     if reachable(parts.hostname or "127.0.0.1", port):
         return
     message = f"{name} is not reachable at {parts.hostname}:{port}"
-    if CI:
-        pytest.fail(f"{message}; under CI=true service-backed tests must run.")
-    pytest.skip(message)
+    unavailable(message, f"{message}; under CI=true service-backed tests must run.")
 
 
 def require_postgres(why: str = "row locks, SKIP LOCKED") -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..conftest import unavailable
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
@@ -51,23 +53,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; under CI=true the browser tests must run.")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium_executable() -> str:
     """Path of the Chromium binary: ``IMAGEGEN_CHROMIUM`` or Debian's /usr/bin/chromium."""
     if importlib.util.find_spec("playwright") is None:
-        _unavailable(
+        unavailable(
             "playwright is not installed; install the test requirements "
             "(pip install -r requirements/test.txt)"
         )
     path = os.environ.get("IMAGEGEN_CHROMIUM", DEFAULT_CHROMIUM)
     if not os.access(path, os.X_OK):
-        _unavailable(
+        unavailable(
             f"no Chromium at {path}; install Debian's package "
             "(apt-get install --no-install-recommends chromium) "
             "or point IMAGEGEN_CHROMIUM at a Chromium binary"
