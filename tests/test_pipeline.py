@@ -8,14 +8,13 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from imagegen import services
 from imagegen.choices import Source, Status
 from imagegen.models import GeneratedImage, GenerationJob
 
 from .conftest import wait_until
-from .factories import make_job
+from .factories import prove_callbacks
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +39,7 @@ def callbacks_proven(callbacks_on, settings):
     poll is scheduled inside the latency range; and a grace long enough that no
     poll comes before the callback however loaded the machine (the first poll
     waits 31 times the range's top instead of 1.25)."""
-    make_job(completed_via=Source.CALLBACK, provider_completed_at=timezone.now())
+    prove_callbacks()
     settings.IMAGEGEN = {**settings.IMAGEGEN, "CALLBACK_GRACE": 30}
 
 

@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 from django.db.models import Count, Max
-from django.utils import timezone
 
 from imagegen import services
-from imagegen.choices import TERMINAL, Source, Status
+from imagegen.choices import TERMINAL, Status
 from imagegen.models import GeneratedImage, GenerationJob
 
 from ..conftest import wait_until
-from ..factories import make_job
+from ..factories import prove_callbacks
 
 pytestmark = [pytest.mark.faults, pytest.mark.load, pytest.mark.django_db(transaction=True)]
 
@@ -54,8 +53,7 @@ def test_jobs_in_flight(
         "JOB_TIMEOUT": 600,
     }
     if callbacks == "send":
-        # A site whose callbacks are known to arrive (services.callback_health).
-        make_job(completed_via=Source.CALLBACK, provider_completed_at=timezone.now())
+        prove_callbacks()
     workers(pool="prefork", concurrency=4)
     ids = [services.create_job(prompt=f"load test image {n}").pk for n in range(JOBS)]
 

@@ -11,14 +11,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings as django_settings
 from django.db import connections
-from django.utils import timezone
 
 from imagegen import services
-from imagegen.choices import Source, Status
+from imagegen.choices import Status
 from imagegen.models import WebhookDelivery
 
 from ..conftest import require_postgres, wait_until
-from ..factories import make_job
+from ..factories import prove_callbacks
 from .conftest import drive_to_end, job_row
 from .proxy import TCPProxy
 from .test_worker_killed import assert_stored_once
@@ -134,8 +133,7 @@ def test_database_back_before_the_provider_gives_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sandbox.config, "callback_retries", 20)
-    # A site whose callbacks are known to arrive: the job waits for its callback.
-    make_job(completed_via=Source.CALLBACK, provider_completed_at=timezone.now())
+    prove_callbacks()  # the job waits for its callback
     web_database_proxy.cut()
     job = services.create_job(prompt="A robin in the rain")
     workers()
