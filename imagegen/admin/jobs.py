@@ -259,7 +259,11 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         extra_context: dict | None = None,
     ) -> HttpResponse:
         job = GenerationJob.objects.filter(pk=_uuid_or_none(object_id)).first()
-        if job is not None and not permissions.can_view_job(request.user, job):
+        if job is None:
+            # Not a job id (a word, a mistyped URL): the admin's own "doesn't
+            # exist" answer; the extras below need a real job to link to.
+            return super().change_view(request, object_id, form_url, extra_context)
+        if not permissions.can_view_job(request.user, job):
             self.message_user(
                 request,
                 _(
@@ -271,12 +275,12 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:imagegen_generationjob_changelist"))
         context = {
             "title": _("Generation job"),
-            "status_url": reverse("admin:imagegen_generationjob_status", args=[object_id]),
+            "status_url": reverse("admin:imagegen_generationjob_status", args=[job.pk]),
             "job_i18n": {
                 "elapsed": _("Elapsed %(elapsed)s; usually done in %(low)s to %(high)s."),
                 "took": _("Took %(elapsed)s."),
             },
-            "job_actions": self._object_actions(request, job) if job else [],
+            "job_actions": self._object_actions(request, job),
             "show_save_and_add_another": False,
             **(extra_context or {}),
         }
