@@ -31,6 +31,7 @@ NEWEST_TESTS = [
     "tests/test_services.py",
     "tests/test_checks.py",
     "tests/test_commands.py",
+    "tests/install",
 ]
 
 nox.options.sessions = ["lts", f"newest-{NEWEST_PYTHONS[-1]}"]

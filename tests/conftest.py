@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -163,6 +164,22 @@ def logged_in(client: Any, editor: Any) -> Any:
     """The test client, logged in as ``editor``."""
     client.force_login(editor)
     return client
+
+
+@pytest.fixture(scope="session")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The sdist and the wheel of this checkout (tests/distributions.py), built once."""
+    import shutil
+
+    from .distributions import build
+
+    if shutil.which("git") is None or not (Path(__file__).parent.parent / ".git").exists():
+        unavailable("building the distributions needs git and a clone of the repository")
+    try:
+        import build as _build  # noqa: F401
+    except ImportError:
+        unavailable("the `build` package is not installed (requirements/test.txt)")
+    return build(tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="session")

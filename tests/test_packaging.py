@@ -7,24 +7,15 @@ matrix's tooling (noxfile.py) is tested here too.
 
 from __future__ import annotations
 
-import email
-import email.message
 import re
 import runpy
-import shutil
-import subprocess
-import sys
-import tarfile
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import unavailable
+from .distributions import REPO, Distributions
 
-REPO = Path(__file__).resolve().parent.parent
 GITHUB = "https://github.com/imagegen/django-imagegen"
 RAW = "https://raw.githubusercontent.com/imagegen/django-imagegen/main/"
 BLOB = f"{GITHUB}/blob/main/"
@@ -39,71 +30,6 @@ SDIST_TOP_LEVEL = {
     "pyproject.toml",
     "setup.cfg",
 }
-
-
-@dataclass(frozen=True)
-class Distributions:
-    sdist: Path
-    wheel: Path
-    tree: set[str]  # the repository's files (tracked or new), relative paths
-
-    def wheel_names(self) -> set[str]:
-        with zipfile.ZipFile(self.wheel) as wheel:
-            return set(wheel.namelist())
-
-    def sdist_names(self) -> set[str]:
-        """The sdist's files, without its leading ``name-version/`` directory."""
-        with tarfile.open(self.sdist) as sdist:
-            return {
-                member.name.split("/", 1)[1]
-                for member in sdist.getmembers()
-                if member.isfile() and "/" in member.name
-            }
-
-    def metadata(self) -> email.message.Message:
-        with zipfile.ZipFile(self.wheel) as wheel:
-            (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
-            return email.message_from_bytes(wheel.read(name))
-
-
-def _repository_files() -> set[str]:
-    """The tree's files as a commit would hold them: tracked or new, not ignored."""
-    if shutil.which("git") is None or not (REPO / ".git").exists():
-        unavailable("the packaging tests need git and a clone of the repository")
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return {name for name in listed.split("\0") if name and (REPO / name).is_file()}
-
-
-@pytest.fixture(scope="session")
-def dists(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
-    """The sdist and the wheel, built from a copy of the repository's files, so that
-    build/, *.egg-info, .nox/ and other runs in the working tree never leak in."""
-    try:
-        import build  # noqa: F401
-    except ImportError:
-        unavailable("the `build` package is not installed (requirements/test.txt)")
-    tree = _repository_files()
-    source = tmp_path_factory.mktemp("source")
-    for name in tree:
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, source / name)
-    out = tmp_path_factory.mktemp("dist")
-    built = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(source)],
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    (sdist,) = out.glob("*.tar.gz")
-    (wheel,) = out.glob("*.whl")
-    return Distributions(sdist=sdist, wheel=wheel, tree=tree)
 
 
 def _package_files(dists: Distributions) -> set[str]:
