@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -16,7 +17,15 @@ from django.utils.translation import gettext_lazy as _
 
 from ..choices import TaskStatus
 from ..exceptions import MalformedCallbackError, PermanentError, TransientError
-from .base import Capabilities, GenerationRequest, HTTPProvider, Output, Submission, TaskState
+from .base import (
+    AccountStatus,
+    Capabilities,
+    GenerationRequest,
+    HTTPProvider,
+    Output,
+    Submission,
+    TaskState,
+)
 
 #: Editor-facing explanations of APIXO's task failure codes. Unknown codes
 #: fall back to the provider's own failMsg.
@@ -63,6 +72,7 @@ class APIXOProvider(HTTPProvider):
     """GPT Image 2 on APIXO. Options: ``API_KEY``, ``BASE_URL``, ``MODEL``."""
 
     capabilities = Capabilities(max_references=16, max_prompt_length=20000)
+    option_names = frozenset()  # HTTPProvider's are all it reads
 
     def submit(self, request: GenerationRequest) -> Submission:
         payload: dict[str, Any] = {
@@ -107,6 +117,24 @@ class APIXOProvider(HTTPProvider):
         if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
             raise MalformedCallbackError("The callback has no 'data' object.")
         return parse_task(envelope["data"])
+
+    def account_status(self, timeout: float | None = None) -> AccountStatus:
+        """``GET /apikeys/current-balance``: the key's balance in USD."""
+        extra = {"timeout": timeout} if timeout else {}
+        response = self.request("GET", "/apikeys/current-balance", idempotent=True, **extra)
+        data = self._envelope_data(response)
+        try:
+            # A JSON number (APIXO sends 74.87); bool is an int subclass, not a balance.
+            if isinstance(data, bool) or not isinstance(data, (int, float, str)):
+                raise InvalidOperation
+            balance = Decimal(str(data))
+            if not balance.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise TransientError(
+                "The provider's balance answer is not a number.", provider=self.name
+            ) from None
+        return AccountStatus(balance=balance, currency="USD")
 
     def http_error(self, response: httpx.Response) -> TransientError | PermanentError:
         error = super().http_error(response)

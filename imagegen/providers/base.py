@@ -13,6 +13,7 @@ import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -88,6 +89,15 @@ class Submission:
     result: TaskState | None = None
 
 
+@dataclass(frozen=True)
+class AccountStatus:
+    """What one cheap authenticated request told: the provider answers and
+    accepts the key; the account's balance, when the provider reports one."""
+
+    balance: Decimal | None = None
+    currency: str = ""
+
+
 class Provider:
     """Base class of every provider.
 
@@ -95,9 +105,41 @@ class Provider:
     :meth:`fetch` and :meth:`parse_callback`. Options come from
     ``IMAGEGEN["PROVIDERS"][name]`` (upper-case keys) and are passed in by the
     registry; providers never read Django settings themselves.
+
+    Each class in the hierarchy lists the options it reads itself in
+    :attr:`option_names`; the system check ``imagegen.E021`` reports any
+    other key as a typo (see :meth:`known_options`).
     """
 
     capabilities = Capabilities()
+    #: Options this class reads (``CLASS`` and ``SANDBOX`` are the registry's
+    #: and the system checks'); subclasses list only their own.
+    option_names: frozenset[str] = frozenset(
+        {
+            "CLASS",
+            "SANDBOX",
+            "MODEL",
+            "LATENCY",
+            "TIMEOUT",
+            "ALLOWED_RESULT_HOSTS",
+            "ALLOW_PRIVATE_HOSTS",
+        }
+    )
+
+    @classmethod
+    def known_options(cls) -> frozenset[str] | None:
+        """Every option this provider reads: the :attr:`option_names` of each
+        class in its hierarchy. None when a class does not declare its own
+        (a provider written before the declaration existed): its options
+        cannot be told from typos, so none are reported."""
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            if not (isinstance(klass, type) and issubclass(klass, Provider)):
+                continue
+            if "option_names" not in vars(klass):
+                return None
+            names |= klass.option_names
+        return frozenset(names)
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -115,6 +157,14 @@ class Provider:
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskState:
         """Parse a callback body. Raises :class:`MalformedCallbackError`."""
         raise NotImplementedError
+
+    def account_status(self, timeout: float | None = None) -> AccountStatus | None:
+        """One cheap authenticated request, for ``manage.py imagegen doctor``
+        (never on the hot path): raises :class:`ProviderError` when the
+        provider cannot be reached or refuses the key (a
+        :class:`PermanentError` with ``status_code`` 401). None: this provider
+        has no such request."""
+        return None
 
     def submit_seconds(self, references: int) -> float:
         """The longest a :meth:`submit` with ``references`` reference images
@@ -149,6 +199,8 @@ class HTTPProvider(Provider):
     The client never reads proxies or netrc from the environment
     (``trust_env=False``) and always has connect and read timeouts.
     """
+
+    option_names = frozenset({"BASE_URL", "API_KEY"})
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         super().__init__(name, options)

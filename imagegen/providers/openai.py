@@ -38,7 +38,15 @@ from ..exceptions import (
 )
 from ..fetching import FetchPolicy, download
 from ..imaging import verify_image
-from .base import Capabilities, GenerationRequest, HTTPProvider, Output, Submission, TaskState
+from .base import (
+    AccountStatus,
+    Capabilities,
+    GenerationRequest,
+    HTTPProvider,
+    Output,
+    Submission,
+    TaskState,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: A synchronous generation can take minutes: the read timeout must outlast it.
@@ -116,6 +124,23 @@ class OpenAIImagesProvider(HTTPProvider):
         supports_callback=False,
         latency={"1k": (10.0, 60.0), "2k": (20.0, 90.0), "4k": (30.0, 120.0)},
     )
+    option_names = frozenset(
+        {
+            "QUALITY",
+            "BACKGROUND",
+            "OUTPUT_FORMAT",
+            "OUTPUT_COMPRESSION",
+            "MODERATION",
+            "INPUT_FIDELITY",
+            "ORGANIZATION",
+            "PROJECT",
+            "SIZES",
+            "REFERENCE_ALLOWED_HOSTS",
+            "MAX_REFERENCE_BYTES",
+            "MAX_REFERENCE_PIXELS",
+            "REFERENCE_TIMEOUT",
+        }
+    )
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         options = dict(options)
@@ -191,6 +216,13 @@ class OpenAIImagesProvider(HTTPProvider):
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskState:
         raise MalformedCallbackError(f"The provider {self.name!r} does not send callbacks.")
+
+    def account_status(self, timeout: float | None = None) -> AccountStatus:
+        """``GET /models/{model}``: the key is accepted and the model is
+        available to it (OpenAI reports no balance)."""
+        extra = {"timeout": timeout} if timeout else {}
+        self.request("GET", f"/models/{self.model}", idempotent=True, **extra)
+        return AccountStatus()
 
     # --- HTTP ----------------------------------------------------------------
 
