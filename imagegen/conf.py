@@ -154,8 +154,23 @@ def get_setting(name: str) -> Any:
     """
     if name not in DEFAULTS:
         raise ImagegenConfigurationError(f"Unknown imagegen setting IMAGEGEN[{name!r}].")
-    user = getattr(settings, "IMAGEGEN", None) or {}
-    return user.get(name, DEFAULTS[name])
+    return user_settings().get(name, DEFAULTS[name])
+
+
+def user_settings() -> dict[str, Any]:
+    """``settings.IMAGEGEN`` as given (empty when unset).
+
+    Raises :class:`ImagegenConfigurationError` when it is not a dict (system
+    check ``imagegen.E001``).
+    """
+    user = getattr(settings, "IMAGEGEN", None)
+    if user is None:
+        return {}
+    if not isinstance(user, dict):
+        raise ImagegenConfigurationError(
+            f"settings.IMAGEGEN must be a dict, not {type(user).__name__}."
+        )
+    return user
 
 
 def provider_names() -> list[str]:
@@ -176,7 +191,14 @@ def configured_providers() -> list[str]:
 
 def provider_options(name: str) -> dict[str, Any]:
     """Options of provider ``name``: the user's ``PROVIDERS[name]`` over the built-in defaults."""
-    user = get_setting("PROVIDERS").get(name)
+    providers = get_setting("PROVIDERS")
+    if not isinstance(providers, dict):
+        raise ImagegenConfigurationError(
+            "IMAGEGEN['PROVIDERS'] must be a dict of {name: {option: value}}."
+        )
+    user = providers.get(name)
+    if user is not None and not isinstance(user, dict):
+        raise ImagegenConfigurationError(f"IMAGEGEN['PROVIDERS'][{name!r}] must be a dict.")
     if user is None and name not in PROVIDER_DEFAULTS:
         raise ImagegenConfigurationError(
             f"Unknown imagegen provider {name!r}: add it to IMAGEGEN['PROVIDERS'] "

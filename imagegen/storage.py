@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.core.files import File
 from django.core.files.storage import Storage, storages
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.functional import LazyObject, empty
 
 from . import conf
 
@@ -22,10 +26,51 @@ def storage_alias() -> str:
     return "imagegen" if "imagegen" in storages.backends else "default"
 
 
+class ResultStorage(LazyObject, Storage):
+    """The storage of result files, looked up in ``STORAGES`` on first use
+    (as Django's ``default_storage`` is).
+
+    Django builds a model's fields when the models module is imported; a
+    storage resolved then would turn a wrong ``STORAGES`` or
+    ``STORAGE_ALIAS`` into an import-time traceback instead of the system
+    check error ``imagegen.E014``. Subclassing :class:`Storage` lets
+    ``FileField`` accept this object without resolving it.
+    """
+
+    def _setup(self) -> None:
+        self._wrapped = storages[storage_alias()]
+
+
+def _forward(name: str) -> Callable[..., Any]:
+    def method(self: ResultStorage, *args: Any, **kwargs: Any) -> Any:
+        if self._wrapped is empty:
+            self._setup()
+        return getattr(self._wrapped, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+# Storage's own methods would shadow LazyObject's forwarding to the real storage.
+for _name, _value in vars(Storage).items():
+    if callable(_value) and not _name.startswith("__"):
+        setattr(ResultStorage, _name, _forward(_name))
+
+_result_storage = ResultStorage()
+
+
+@receiver(setting_changed)
+def _forget_storage(*, setting: str, **kwargs: Any) -> None:
+    # Tests change STORAGES and IMAGEGEN; the next use looks the storage up again.
+    if setting in ("STORAGES", "IMAGEGEN"):
+        _result_storage._wrapped = empty
+
+
 def get_storage() -> Storage:
     """The storage for result files. Passed to ``FileField(storage=...)`` as a
-    callable so migrations do not capture it."""
-    return storages[storage_alias()]
+    callable so migrations do not capture it; what it returns is resolved on
+    first use, never when the model class is built."""
+    return _result_storage
 
 
 def output_name(job: GenerationJob, index: int, extension: str) -> str:
