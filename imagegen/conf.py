@@ -136,6 +136,9 @@ PROVIDER_DEFAULTS: dict[str, dict[str, Any]] = {
         "ALLOWED_RESULT_HOSTS": None,
         "ALLOW_PRIVATE_HOSTS": True,
         "TIMEOUT": 10.0,
+        # The sandbox answers in 2-4 s by default (``--latency``); polls and
+        # the wait for a callback follow its time scale, not APIXO's minutes.
+        "LATENCY": {"1k": (1.0, 6.0), "2k": (1.0, 6.0), "4k": (1.0, 6.0)},
         "SANDBOX": True,
     },
 }
