@@ -1,4 +1,5 @@
-"""System checks and the settings accessor."""
+"""System checks of IMAGEGEN's values (the other concerns: tests/test_checks_*.py) and
+the settings accessor."""
 
 from __future__ import annotations
 
@@ -24,8 +25,28 @@ def test_defaults_warn_about_sandbox_and_polling_only(settings):
     assert not any(i.startswith("imagegen.E") for i in found)
 
 
-def test_unknown_key_is_an_error(settings):
-    assert "imagegen.E002" in ids({"JOB_TIMOUT": 5}, settings)
+@pytest.mark.parametrize("value", [["PROVIDER", "sandbox"], "sandbox", 1, (("PROVIDER", "x"),)])
+def test_imagegen_not_a_dict_is_the_one_error(settings, value):
+    """Every other check reads IMAGEGEN: E001 alone, and reading a setting
+    says what is wrong instead of failing on the list or string."""
+    assert ids(value, settings) == {"imagegen.E001"}
+    with pytest.raises(ImagegenConfigurationError, match="IMAGEGEN must be a dict"):
+        conf.get_setting("PROVIDER")
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [("JOB_TIMOUT", "JOB_TIMEOUT"), ("callback_base_url", "CALLBACK_BASE_URL"), ("XYZZY", None)],
+)
+def test_unknown_key_is_an_error(settings, key, meant):
+    settings.IMAGEGEN = {key: 5}
+    [message] = [m for m in check_settings() if m.id == "imagegen.E002"]
+    assert repr(key) in message.msg
+    assert (
+        (f"Did you mean {meant!r}?" in message.hint)
+        if meant
+        else "Did you mean" not in message.hint
+    )
 
 
 @pytest.mark.parametrize("value", [0, -1, "600", None, True])
@@ -46,13 +67,6 @@ def test_real_provider_without_key_is_an_error(settings):
 def test_bad_callback_base_is_an_error(settings):
     assert "imagegen.E008" in ids({"CALLBACK_BASE_URL": "example.com"}, settings)
     assert "imagegen.E008" not in ids({"CALLBACK_BASE_URL": "https://example.com"}, settings)
-
-
-def test_countdown_must_fit_visibility_timeout(settings):
-    # C6/O1: a countdown longer than half the visibility timeout gets redelivered.
-    found = ids({}, settings, CELERY_BROKER_TRANSPORT_OPTIONS={"visibility_timeout": 300})
-    assert "imagegen.E009" in found
-    assert "imagegen.E009" not in ids({}, settings, CELERY_BROKER_TRANSPORT_OPTIONS={})
 
 
 def test_unknown_setting_name_raises_configuration_error():
@@ -88,6 +102,12 @@ def test_prices():
 )
 def test_bad_budgets_are_errors(settings, budgets):
     assert "imagegen.E010" in ids({"BUDGETS": budgets}, settings)
+
+
+def test_unknown_budget_hint_suggests_the_closest(settings):
+    settings.IMAGEGEN = {"BUDGETS": {"USER_DAYLY": "5"}}
+    [message] = [m for m in check_settings() if m.id == "imagegen.E010"]
+    assert "Did you mean 'USER_DAILY'?" in message.hint
 
 
 def test_good_budgets_pass(settings):
