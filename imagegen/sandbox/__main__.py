@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from .server import SandboxConfig, SandboxServer
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the sandbox until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m imagegen.sandbox", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sandbox's options. ``python -m imagegen.sandbox`` and
+    ``manage.py imagegen sandbox`` both use this, so they take the same ones."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--latency", default="2-4", help="seconds, or a range LOW-HIGH")
+    parser.add_argument(
+        "--latency", type=_latency, default=(2.0, 4.0), help="seconds, or a range LOW-HIGH"
+    )
     parser.add_argument(
         "--callback-mode", default="send", choices=["send", "drop", "duplicate", "delay", "reorder"]
     )
@@ -25,26 +29,52 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--public-url", default=None, help="base URL of result links")
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    low, _, high = args.latency.partition("-")
-    config = SandboxConfig(
-        latency=(float(low), float(high or low)),
-        callback_mode=args.callback_mode,
-        callback_delay=args.callback_delay,
-        progress_callbacks=args.progress_callbacks,
-        image_format=args.format,
-        api_key=args.api_key,
-        public_url=args.public_url,
-        fail_rate=args.fail_rate,
-        verbose=args.verbose,
+
+
+def sandbox_config(options: Mapping[str, Any]) -> SandboxConfig:
+    """The run-wide behaviour the options :func:`add_arguments` parsed ask for."""
+    return SandboxConfig(
+        latency=options["latency"],
+        callback_mode=options["callback_mode"],
+        callback_delay=options["callback_delay"],
+        progress_callbacks=options["progress_callbacks"],
+        image_format=options["format"],
+        api_key=options["api_key"],
+        public_url=options["public_url"],
+        fail_rate=options["fail_rate"],
+        verbose=options["verbose"],
     )
-    server = SandboxServer(args.host, args.port, config=config)
+
+
+def serve(options: Mapping[str, Any]) -> None:
+    """Run the sandbox with the options :func:`add_arguments` parsed, until
+    interrupted (Ctrl-C or SIGTERM)."""
+    server = SandboxServer(options["host"], options["port"], config=sandbox_config(options))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"imagegen sandbox listening on {server.api_url}/", flush=True)
     try:
         server.serve_forever()
     except (KeyboardInterrupt, SystemExit):
         pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the sandbox until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m imagegen.sandbox", description=__doc__)
+    add_arguments(parser)
+    serve(vars(parser.parse_args(argv)))
+
+
+def _latency(value: str) -> tuple[float, float]:
+    """``3`` or ``2-4`` as (low, high) seconds."""
+    low, _, high = value.partition("-")
+    try:
+        latency = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not seconds or LOW-HIGH: {value!r}") from None
+    if not 0 <= latency[0] <= latency[1]:
+        raise argparse.ArgumentTypeError(f"needs 0 <= LOW <= HIGH: {value!r}")
+    return latency
 
 
 if __name__ == "__main__":
