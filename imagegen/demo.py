@@ -8,6 +8,9 @@ same call the admin makes), waits until it is stored, and creates an
 image-to-image job from that result whose callback the sandbox drops, so it
 completes by polling. It prints the stored files and timings; the last line
 is the path of the last stored image.
+
+The worker counts as started only once it has taken the first job; if the
+worker or beat exits, the demo stops at once with its exit code.
 """
 
 from __future__ import annotations
@@ -19,16 +22,20 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
 
 from . import conf, services
+from .choices import Status
 from .management.progress import wait_for_job
 from .models import GenerationJob
 from .providers import get_provider
@@ -44,9 +51,17 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+#: Seconds the worker has to take the first job (or ``timeout``, if shorter).
+WORKER_START_TIMEOUT = 60.0
+
+
 @dataclass
 class DemoOptions:
-    celery_app: str
+    #: ``celery -A`` of the worker and beat; None: $IMAGEGEN_CELERY_APP, else
+    #: the settings module's top package (``mysite`` for ``mysite.settings``).
+    celery_app: str | None = None
+    #: Seconds each wait may take: the worker taking the first job (at most
+    #: WORKER_START_TIMEOUT), then each job.
     timeout: float = 120.0
     sandbox_latency: tuple[float, float] = (1.5, 3.0)
     #: Keep everything running afterwards, with an admin login, until interrupted.
@@ -61,6 +76,7 @@ def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
             "The demo runs against the sandbox: set IMAGEGEN['PROVIDER'] = 'sandbox' "
             "(unset APIXO_API_KEY for the example site)."
         )
+    celery_app = _load_celery_app(options.celery_app)
     sandbox_url = urlsplit(provider.base_url)
     callback_base = conf.get_setting("CALLBACK_BASE_URL")
     with contextlib.ExitStack() as stack:
@@ -76,19 +92,27 @@ def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
             stdout.write(f"callbacks   {callback_base}\n")
         else:
             stdout.write("callbacks   off (CALLBACK_BASE_URL not set): polling only\n")
-        stack.enter_context(
-            _celery(options.celery_app, "worker", "--concurrency=2", "-n", "imagegen-demo@%h")
-        )
-        stack.enter_context(_celery(options.celery_app, "beat"))
-        stdout.write("celery      worker and beat started\n\n")
+        celery = {
+            "worker": stack.enter_context(
+                _celery(celery_app, "worker", "--concurrency=2", "-n", "imagegen-demo@%h")
+            ),
+            "beat": stack.enter_context(_celery(celery_app, "beat")),
+        }
+        stdout.write(f"celery      worker and beat starting (-A {celery_app})\n")
+        stdout.flush()
+
+        def check() -> None:
+            _check_running(celery, celery_app)
 
         first = services.create_job(
             prompt="A lighthouse on a cliff at dawn, watercolor",
             resolution="1k",
             aspect_ratio="16:9",
         )
+        waited = _wait_taken(first, check, min(options.timeout, WORKER_START_TIMEOUT), celery_app)
+        stdout.write(f"celery      worker consuming: it took job 1 after {waited:.1f}s\n\n")
         stdout.write(f"job 1 {first.pk}: text-to-image, completes by callback\n")
-        first = wait_for_job(first.pk, stream=stdout, timeout=options.timeout)
+        first = wait_for_job(first.pk, stream=stdout, timeout=options.timeout, check=check)
         _require_success(first)
         second = services.create_job(
             prompt="The same lighthouse at night under the stars [sandbox:callback=drop]",
@@ -100,10 +124,10 @@ def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
         stdout.write(
             f"\njob 2 {second.pk}: image-to-image, callback dropped, completes by polling\n"
         )
-        second = wait_for_job(second.pk, stream=stdout, timeout=options.timeout)
+        second = wait_for_job(second.pk, stream=stdout, timeout=options.timeout, check=check)
         _require_success(second)
         if options.serve:
-            _serve(callback_base, stdout)
+            _serve(callback_base, stdout, check)
     # Reported after the worker and servers have stopped, so their shutdown
     # messages cannot follow the last line (the stored image's path).
     stdout.write("\n")
@@ -113,8 +137,9 @@ def run_demo(options: DemoOptions, stdout: TextIO) -> GenerationJob:
     return second
 
 
-def _serve(callback_base: str | None, stdout: TextIO) -> None:
-    """Open the admin to a demo superuser and wait for Ctrl-C."""
+def _serve(callback_base: str | None, stdout: TextIO, check: Callable[[], None]) -> None:
+    """Open the admin to a demo superuser and wait for Ctrl-C (or for ``check``
+    to raise)."""
     if not callback_base:
         raise DemoError("--serve needs CALLBACK_BASE_URL: the site is served there.")
     from django.contrib.auth import get_user_model
@@ -134,11 +159,81 @@ def _serve(callback_base: str | None, stdout: TextIO) -> None:
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        while not stop.wait(1.0):
+            check()
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _load_celery_app(given: str | None) -> str:
+    """The ``celery -A`` value for the worker and beat, once this process has
+    loaded the app from it as ``celery -A`` would. Raises :class:`DemoError`
+    naming what failed."""
+    from celery import Celery
+    from celery.app.utils import find_app
+
+    from_env = os.environ.get("IMAGEGEN_CELERY_APP")
+    if given:
+        name, source = given, "--celery-app"
+    elif from_env:
+        name, source = from_env, "IMAGEGEN_CELERY_APP"
+    elif settings.SETTINGS_MODULE:
+        name = settings.SETTINGS_MODULE.split(".")[0]
+        source = f"derived from DJANGO_SETTINGS_MODULE={settings.SETTINGS_MODULE}"
+    else:
+        raise DemoError(
+            "No Celery app to start: pass --celery-app (what `celery -A` takes for this "
+            "site) or set IMAGEGEN_CELERY_APP."
+        )
+    hint = (
+        "Pass --celery-app with what `celery -A` takes for this site (or set "
+        "IMAGEGEN_CELERY_APP), e.g. --celery-app mysite when mysite/celery.py defines `app`."
+    )
+    try:
+        app = find_app(name)
+    except Exception as exc:  # whatever importing the user's module raises
+        raise DemoError(
+            f"Cannot load the Celery app {name!r} ({source}): {type(exc).__name__}: {exc}. {hint}"
+        ) from None
+    if not isinstance(app, Celery):
+        raise DemoError(f"{name!r} ({source}) is not a Celery app but {app!r}. {hint}")
+    return name
+
+
+def _check_running(processes: Mapping[str, subprocess.Popen], celery_app: str) -> None:
+    """Raise :class:`DemoError` if one of the Celery processes has exited."""
+    for role, process in processes.items():
+        code = process.poll()
+        if code is not None:
+            raise DemoError(
+                f"The Celery {role} (celery -A {celery_app} {role}) exited with code {code}; "
+                "its output is above."
+            )
+
+
+def _wait_taken(
+    job: GenerationJob, check: Callable[[], None], timeout: float, celery_app: str
+) -> float:
+    """Seconds until a worker took ``job`` (it left ``queued``). Raises
+    :class:`DemoError` after ``timeout`` seconds, or when ``check`` does."""
+    start = time.monotonic()
+    while True:
+        check()
+        if GenerationJob.objects.filter(pk=job.pk).exclude(status=Status.QUEUED).exists():
+            return time.monotonic() - start
+        if time.monotonic() - start >= timeout:
+            raise DemoError(
+                f"The Celery worker (celery -A {celery_app} worker) is running but has not "
+                f"taken job 1 in {timeout:.0f}s: it is not consuming imagegen's tasks. Check "
+                "that the app reads this site's settings (config_from_object("
+                "'django.conf:settings', namespace='CELERY')), that it uses the broker "
+                "this site sends to (CELERY_BROKER_URL) and consumes the queue imagegen's "
+                "tasks go to (CELERY_TASK_DEFAULT_QUEUE, CELERY_TASK_ROUTES); its output "
+                "is above."
+            )
+        time.sleep(0.2)  # the job row is the only sign of the worker that every broker gives
 
 
 def _require_success(job: GenerationJob) -> None:
@@ -196,7 +291,13 @@ def _web_server(base_url: str) -> Iterator[None]:
 @contextlib.contextmanager
 def _celery(app: str, *args: str) -> Iterator[subprocess.Popen]:
     command = [sys.executable, "-m", "celery", "-A", app, *args, "--loglevel=WARNING"]
-    process = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603 (our own argv)
+    env = os.environ.copy()
+    # celery -A imports from the working directory; this process may have found
+    # the app elsewhere (python mysite/manage.py, --pythonpath): there too.
+    env["PYTHONPATH"] = os.pathsep.join(
+        path for path in (_import_root(app), env.get("PYTHONPATH")) if path
+    )
+    process = subprocess.Popen(command, env=env)  # noqa: S603 (our own argv)
     try:
         yield process
     finally:
@@ -207,3 +308,13 @@ def _celery(app: str, *args: str) -> Iterator[subprocess.Popen]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _import_root(app: str) -> str | None:
+    """The directory this process imported the app's top package from."""
+    top = sys.modules.get(app.partition(":")[0].split(".")[0])
+    file = getattr(top, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve().parent
+    return str(path.parent if hasattr(top, "__path__") else path)

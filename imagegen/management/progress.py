@@ -29,11 +29,13 @@ def wait_for_job(
     timeout: float,
     interval: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
+    check: Callable[[], None] | None = None,
 ) -> GenerationJob:
     """Refresh the job until it is terminal or ``timeout`` passes; draw progress.
 
     The bar is redrawn in place on a terminal and printed on status changes
-    only otherwise, so logs stay readable.
+    only otherwise, so logs stay readable. ``check`` is called before each
+    refresh; what it raises ends the wait (the demo stops when its worker exits).
     """
     job = GenerationJob.objects.get(pk=job_id)
     low, high = get_provider(job.provider).latency(job.resolution)
@@ -41,18 +43,22 @@ def wait_for_job(
     deadline = clock() + timeout
     tty = getattr(stream, "isatty", lambda: False)()
     last_status = None
-    while True:
-        job.refresh_from_db()
-        line = render_bar(job.duration.total_seconds(), expected, job.status)
-        if tty:
-            stream.write("\r" + line)
-        elif job.status != last_status:
-            stream.write(line + "\n")
-        stream.flush()
-        last_status = job.status
-        if job.is_terminal or clock() >= deadline:
-            break
-        time.sleep(interval)  # polling the database on a fixed cadence for display
-    if tty:
-        stream.write("\n")
+    try:
+        while True:
+            if check is not None:
+                check()
+            job.refresh_from_db()
+            line = render_bar(job.duration.total_seconds(), expected, job.status)
+            if tty:
+                stream.write("\r" + line)
+            elif job.status != last_status:
+                stream.write(line + "\n")
+            stream.flush()
+            last_status = job.status
+            if job.is_terminal or clock() >= deadline:
+                break
+            time.sleep(interval)  # polling the database on a fixed cadence for display
+    finally:
+        if tty:  # end the bar's line, also when check() raised
+            stream.write("\n")
     return job

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -57,8 +56,9 @@ class Command(BaseCommand):
         demo = sub.add_parser("demo", help="Run the whole pipeline against the sandbox.")
         demo.add_argument(
             "--celery-app",
-            default=os.environ.get("IMAGEGEN_CELERY_APP", "project"),
-            help="Celery app for the worker and beat (-A).",
+            default=None,
+            help="Celery app for the worker and beat (-A). Default: $IMAGEGEN_CELERY_APP, "
+            "else the settings module's top package (mysite for mysite.settings).",
         )
         demo.add_argument("--timeout", type=float, default=120.0)
         demo.add_argument(
