@@ -4,7 +4,8 @@ read of a setting) are system check errors.
 Each case runs ``manage.py check`` in a fresh process on a settings module
 written for it, so the models really are imported with the mistake in place.
 The family: ``IMAGEGEN`` of every non-dict kind (list, string, number,
-tuple); ``STORAGE_ALIAS`` naming an alias STORAGES lacks; STORAGES without
+tuple), also with the Wagtail integration's checks installed;
+``STORAGE_ALIAS`` naming an alias STORAGES lacks; STORAGES without
 ``default`` (and without ``imagegen``), alone and with ``STORAGE_ALIAS``
 ``"default"``; a STORAGES entry whose backend cannot be imported.
 """
@@ -43,6 +44,10 @@ CASES = {
     "a backend that cannot be imported": (
         'STORAGES = {**STORAGES, "imagegen": {"BACKEND": "no_such_package.Storage"}}',
         "imagegen.E015",
+    ),
+    "IMAGEGEN a list, with the Wagtail integration": (
+        'from tests.wagtail_settings import *  # noqa: F403\nIMAGEGEN = ["PROVIDER"]',
+        "imagegen.E001",
     ),
 }
 

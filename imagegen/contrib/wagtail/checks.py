@@ -9,12 +9,17 @@ from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from imagegen import conf
+from imagegen.exceptions import ImagegenConfigurationError
 
 ADAPTER = "imagegen.contrib.wagtail.adapters.WagtailImageAdapter"
 
 
 @register(Tags.compatibility)
 def check_wagtail(app_configs: Any = None, **kwargs: Any) -> list:
+    try:
+        conf.user_settings()
+    except ImagegenConfigurationError:
+        return _check_order()  # IMAGEGEN is not a dict: imagegen.E001
     return [*_check_order(), *_check_adapter(), *_check_options()]
 
 
