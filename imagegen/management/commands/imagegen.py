@@ -3,28 +3,76 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    DjangoHelpFormatter,
+)
 from django.utils import timezone
 
 from ... import services
 from ...choices import AspectRatio, Mode, Resolution
 from ...models import ApiToken, GenerationJob
+from ...sandbox import __main__ as sandbox_cli
 from ..progress import wait_for_job
+
+
+class ActionParser(CommandParser):
+    """The parser of one action. With ``ignore_separator`` (for an action
+    without positional arguments, where ``--`` has nothing to separate) it
+    drops a ``--``, so ``imagegen sandbox -- --port 8765`` means ``--port 8765``."""
+
+    def __init__(self, *, ignore_separator: bool = False, **kwargs: Any) -> None:
+        self.ignore_separator = ignore_separator
+        super().__init__(**kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self.ignore_separator and args and "--" in args:
+            args = list(args)
+            args.remove("--")
+        return super().parse_known_args(args, namespace)
+
+
+def add_action(subparsers: Any, name: str, **kwargs: Any) -> ActionParser:
+    """Add the parser of action ``name``; it also takes Django's common
+    options (``--settings``, ``--traceback``, ``-v``...), so that they work
+    after the action as well as before it."""
+    return subparsers.add_parser(
+        name, parents=[_common_options()], formatter_class=DjangoHelpFormatter, **kwargs
+    )
+
+
+@functools.cache
+def _common_options() -> CommandParser:
+    """Django's options common to all commands, as every command's parser has
+    them, with their defaults suppressed: argparse copies an action parser's
+    defaults over the values parsed before the action, so a default here would
+    undo ``--traceback status``."""
+    common = BaseCommand().create_parser("manage.py", "imagegen", add_help=False)
+    # Per action, not set_defaults(): parents= would copy parser-level defaults.
+    # _actions is read as Django's call_command() reads it.
+    for action in common._actions:
+        action.default = argparse.SUPPRESS
+    return common
 
 
 class Command(BaseCommand):
     help = "Generate images, run the sandbox or the demo, sweep due jobs, show job status."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        sub = parser.add_subparsers(
+            dest="action", required=True, metavar="ACTION", parser_class=ActionParser
+        )
 
-        gen = sub.add_parser("generate", help="Create a job (and wait for it with --wait).")
+        gen = add_action(sub, "generate", help="Create a job (and wait for it with --wait).")
         gen.add_argument("prompt")
         gen.add_argument("--mode", choices=Mode.values, default=None)
         gen.add_argument("--resolution", choices=Resolution.values, default="1k")
@@ -45,15 +93,16 @@ class Command(BaseCommand):
             help="Seconds to wait (default: the job's deadline).",
         )
 
-        sandbox = sub.add_parser("sandbox", help="Run the sandbox server (APIXO protocol).")
-        sandbox.add_argument(
-            "sandbox_args",
-            nargs=argparse.REMAINDER,
-            metavar="ARG",
-            help="Options for python -m imagegen.sandbox, e.g. --port 8765.",
+        sandbox = add_action(
+            sub,
+            "sandbox",
+            help="Run the sandbox server (APIXO protocol); the options of "
+            "python -m imagegen.sandbox, optionally after --.",
+            ignore_separator=True,
         )
+        sandbox_cli.add_arguments(sandbox)
 
-        demo = sub.add_parser("demo", help="Run the whole pipeline against the sandbox.")
+        demo = add_action(sub, "demo", help="Run the whole pipeline against the sandbox.")
         demo.add_argument(
             "--celery-app",
             default=None,
@@ -68,22 +117,22 @@ class Command(BaseCommand):
             "to a demo superuser, until Ctrl-C.",
         )
 
-        sweep = sub.add_parser("sweep", help="Run the sweeper once (or every N seconds).")
+        sweep = add_action(sub, "sweep", help="Run the sweeper once (or every N seconds).")
         sweep.add_argument("--every", type=float, default=None, metavar="SECONDS")
 
-        status = sub.add_parser("status", help="Show recent jobs, or one job.")
+        status = add_action(sub, "status", help="Show recent jobs, or one job.")
         status.add_argument("job_id", nargs="?")
         status.add_argument("--limit", type=int, default=20)
 
-        sub.add_parser("openapi", help="Print the JSON API's OpenAPI document.")
+        add_action(sub, "openapi", help="Print the JSON API's OpenAPI document.")
 
-        token = sub.add_parser("token", help="Create or revoke JSON API tokens.")
+        token = add_action(sub, "token", help="Create or revoke JSON API tokens.")
         token_sub = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
-        create = token_sub.add_parser("create", help="Create a token; prints it once.")
+        create = add_action(token_sub, "create", help="Create a token; prints it once.")
         create.add_argument("--user", required=True, help="Username the token acts as.")
         create.add_argument("--name", required=True, help="What the token is for.")
         create.add_argument("--expires-days", type=int, default=None, metavar="DAYS")
-        revoke = token_sub.add_parser("revoke", help="Revoke a token by its prefix.")
+        revoke = add_action(token_sub, "revoke", help="Revoke a token by its prefix.")
         revoke.add_argument(
             "prefix", help="The token's prefix (ig_ and 9 characters), or the token."
         )
@@ -117,9 +166,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{image.file.name} {image.width}x{image.height}")
 
     def handle_sandbox(self, **options: Any) -> None:
-        from ...sandbox.__main__ import main
-
-        main(options["sandbox_args"])
+        sandbox_cli.serve(options)
 
     def handle_demo(self, **options: Any) -> None:
         from ...demo import DemoError, DemoOptions, run_demo
