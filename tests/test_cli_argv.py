@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import pytest
 from .conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
+NOT_MIGRATED = "CommandError: The database is not migrated: run `manage.py migrate` first.\n"
 
 
 def overrides_for(directory: Path) -> dict[str, Any]:
@@ -277,3 +279,42 @@ def running(argv: list[str], environ: dict[str, str]) -> Iterator[subprocess.Pop
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+#: Every action that reads or writes imagegen's tables.
+DATABASE_ACTIONS = {
+    "generate": ["generate", "a kite"],
+    "status": ["status"],
+    "sweep": ["sweep"],
+    "token create": ["token", "create", "--user", "cli", "--name", "n"],
+    "token revoke": ["token", "revoke", "ig_123456789"],
+    "demo": ["demo", "--celery-app", "project"],
+}
+
+
+def tables(database: Path) -> list[str]:
+    with sqlite3.connect(database) as connection:
+        return [row[0] for row in connection.execute("SELECT name FROM sqlite_master")]
+
+
+@pytest.mark.parametrize("action", DATABASE_ACTIONS)
+def test_unmigrated_database_says_run_migrate(action, tmp_path):
+    """Family: every action that touches the database, on a new empty database:
+    one line saying to migrate, exit status 1, no traceback, nothing written."""
+    result = manage("imagegen", *DATABASE_ACTIONS[action], overrides=overrides_for(tmp_path))
+    assert (result.returncode, result.stderr[-len(NOT_MIGRATED) :]) == (1, NOT_MIGRATED)
+    assert "Traceback" not in result.stderr
+    assert tables(tmp_path / "db.sqlite3") == []
+
+
+def test_latest_imagegen_migration_unapplied_says_run_migrate(tmp_path):
+    """A site upgraded without ``migrate``: every other migration applied,
+    imagegen's latest not; status says to migrate, openapi (no database) works."""
+    overrides = overrides_for(tmp_path)
+    latest = sorted((ROOT / "imagegen" / "migrations").glob("0*.py"))
+    assert len(latest) >= 2
+    for argv in (["migrate", "-v", "0"], ["migrate", "imagegen", latest[-2].stem, "-v", "0"]):
+        succeeded(manage(*argv, overrides=overrides, timeout=120))
+    result = manage("imagegen", "status", overrides=overrides)
+    assert (result.returncode, result.stderr[-len(NOT_MIGRATED) :]) == (1, NOT_MIGRATED)
+    succeeded(manage("imagegen", "openapi", overrides=overrides))

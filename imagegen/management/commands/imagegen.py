@@ -16,6 +16,8 @@ from django.core.management.base import (
     CommandParser,
     DjangoHelpFormatter,
 )
+from django.db import DatabaseError, connections, router
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from ... import services
@@ -23,6 +25,11 @@ from ...choices import AspectRatio, Mode, Resolution
 from ...models import ApiToken, GenerationJob
 from ...sandbox import __main__ as sandbox_cli
 from ..progress import wait_for_job
+
+#: Actions that read or write imagegen's tables: they first check its migrations are applied.
+DATABASE_ACTIONS = {"generate", "demo", "sweep", "status", "token"}
+
+NOT_MIGRATED = "The database is not migrated: run `manage.py migrate` first."
 
 
 class ActionParser(CommandParser):
@@ -138,6 +145,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action in DATABASE_ACTIONS:
+            require_migrated()
         getattr(self, f"handle_{action}")(**options)
 
     def handle_generate(self, **options: Any) -> None:
@@ -246,6 +255,20 @@ class Command(BaseCommand):
             self.stdout.write(f"Token {prefix}… was already revoked.")
             return
         self.stdout.write(f"Revoked token {prefix}… ({tokens[0].name}, {tokens[0].user}).")
+
+
+def require_migrated() -> None:
+    """Raise CommandError unless imagegen's migrations (and those they depend
+    on) are applied to the database its models use."""
+    connection = connections[router.db_for_write(GenerationJob)]
+    try:
+        executor = MigrationExecutor(connection)
+        leaves = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "imagegen"]
+        unapplied = executor.migration_plan(leaves)
+    except DatabaseError as exc:
+        raise CommandError(f"Cannot read the database's migrations: {exc}") from None
+    if unapplied:
+        raise CommandError(NOT_MIGRATED)
 
 
 def _messages(exc: ValidationError) -> list[str]:
