@@ -1,5 +1,6 @@
 """imagegen's models: jobs, the default asset, the callback audit log,
-outbound webhook endpoints and their deliveries, and API tokens.
+outbound webhook endpoints and their deliveries, API tokens, and the
+heartbeats of background processes.
 
 Models hold data and read-only helpers. Every state change goes through
 :mod:`imagegen.services`, which writes with conditional UPDATEs.
@@ -378,3 +379,23 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Heartbeat(models.Model):
+    """When a background process last showed it is alive: one row per name.
+
+    ``sweep``: the sweeper finished a run; ``worker``: a Celery worker started
+    one of imagegen's tasks; ``ping:<nonce>``: a worker ran the ping of
+    ``manage.py imagegen doctor``. Written by :mod:`imagegen.services.health`,
+    read by the doctor and the job list's health notice.
+    """
+
+    name = models.CharField(_("name"), max_length=64, primary_key=True)
+    seen_at = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -5,17 +5,24 @@ task acknowledges late and is re-queued if its worker dies, and every task
 is safe to run twice: the services claim the job with a conditional UPDATE
 before doing anything. Countdowns stay short (``IMAGEGEN["MAX_COUNTDOWN"]``);
 long waits are the sweeper's, driven by ``next_poll_at`` in the database.
+
+A worker that starts any of these tasks records that it is alive
+(:func:`imagegen.services.health.worker_seen`, throttled): the job list
+tells editors when no worker picks jobs up.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 from celery import shared_task
+from celery.signals import task_prerun
 
 from . import conf, services
 from .exceptions import FetchError, TransientError
+from .services import health
 from .webhooks import delivery as webhook_delivery
 
 logger = logging.getLogger("imagegen")
@@ -25,6 +32,13 @@ COMMON = {
     "reject_on_worker_lost": True,
     "ignore_result": True,
 }
+
+
+@task_prerun.connect(weak=False, dispatch_uid="imagegen.worker_seen")
+def _worker_seen(sender: Any = None, **kwargs: Any) -> None:
+    # Connected where the tasks are defined: the module a worker imports to run them.
+    if getattr(sender, "name", "").startswith("imagegen."):
+        health.worker_seen()
 
 
 def retry_delay(retries: int, retry_after: float | None = None) -> float:
@@ -111,3 +125,10 @@ def deliver_webhook(delivery_id: str, attempts: int = 0) -> str:
     the sender saw: a duplicate message finds it moved on and sends nothing.
     Retries are scheduled by the service (countdown or sweeper), not here."""
     return webhook_delivery.attempt(delivery_id, attempts)
+
+
+@shared_task(name="imagegen.ping", soft_time_limit=10, time_limit=20, **COMMON)
+def ping(nonce: str) -> bool:
+    """Record ``nonce``: ``manage.py imagegen doctor``'s proof that a worker
+    consumes the queue imagegen's tasks are sent to, on any broker."""
+    return health.record_ping(nonce)

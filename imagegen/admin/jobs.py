@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from .. import conf, permissions, services, views
 from ..choices import IN_FLIGHT, TERMINAL, Mode, Status
 from ..exceptions import TransientError
+from ..health.notices import notices
 from ..models import GeneratedImage, GenerationJob
 from ..providers import get_provider
 from ..services.budgets import money
@@ -163,6 +164,8 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         context = {
             "title": _("Generation jobs"),
             "can_view_costs": request.user.has_perm(COST_PERMISSION),
+            # No worker, no beat: said here, or jobs would just stay queued.
+            "health_notices": notices(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)

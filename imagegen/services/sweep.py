@@ -8,7 +8,8 @@ For each it expires, re-sends a lost submission, polls, or resumes a
 finalize whose lease ran out. Claims use ``SELECT ... FOR UPDATE SKIP
 LOCKED`` where the database has it, so two sweepers by mistake stay safe.
 It then re-sends due outbound webhooks the same way
-(:func:`imagegen.webhooks.delivery.resend_due`).
+(:func:`imagegen.webhooks.delivery.resend_due`), and records that it ran
+(:mod:`.health`: the doctor and the job list tell when beat stopped).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils import timezone
 from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
+from . import health
 from .jobs import POLL_LEASE, expire
 from .transitions import enqueue
 
@@ -69,6 +71,7 @@ def sweep(now: datetime | None = None) -> Counter:
     from ..webhooks.delivery import resend_due
 
     counts["webhooks"] = resend_due(now)
+    health.record(health.SWEEP)
     return counts
 
 
