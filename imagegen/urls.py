@@ -3,10 +3,13 @@
 from django.urls import include, path
 
 from . import views
+from .health.probe import callback_probe
 
 app_name = "imagegen"
 
 urlpatterns = [
+    # What `manage.py imagegen doctor` calls to prove callbacks can reach the site.
+    path("callbacks/probe/", callback_probe, name="callback-probe"),
     path(
         "callbacks/<slug:provider>/<uuid:job_id>/<str:token>/",
         views.callback,

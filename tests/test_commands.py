@@ -124,6 +124,7 @@ SANDBOX_OPTIONS = {
     "--api-key": (["--api-key", "k"], "api_key", "k"),
     "--public-url": (["--public-url", "http://sandbox.test"], "public_url", "http://sandbox.test"),
     "--fail-rate": (["--fail-rate", "0.25"], "fail_rate", 0.25),
+    "--balance": (["--balance", "0.5"], "balance", 0.5),
     "--verbose": (["--verbose"], "verbose", True),
 }
 

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=None, help="require this bearer key")
     parser.add_argument("--public-url", default=None, help="base URL of result links")
     parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--balance", type=float, default=100.0, help="USD the current-balance endpoint reports"
+    )
     parser.add_argument("--verbose", action="store_true")
 
 
@@ -43,6 +46,7 @@ def sandbox_config(options: Mapping[str, Any]) -> SandboxConfig:
         public_url=options["public_url"],
         fail_rate=options["fail_rate"],
         verbose=options["verbose"],
+        balance=options["balance"],
     )
 
 

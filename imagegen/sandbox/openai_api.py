@@ -1,5 +1,6 @@
 """OpenAI's Images API in the sandbox: ``POST /v1/images/generations`` and
-``POST /v1/images/edits``, answered synchronously in OpenAI's own shape.
+``POST /v1/images/edits``, answered synchronously in OpenAI's own shape, and
+``GET /v1/models/{model}`` (what ``manage.py imagegen doctor`` asks).
 
 The answer is ``{"created", "data": [{"b64_json"}], "background",
 "output_format", "size", "quality", "usage"}``; errors are
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 GENERATIONS = "/v1/images/generations"
 EDITS = "/v1/images/edits"
 PREFIX = "/v1/images/"
+MODELS = "/v1/models/"
 
 MAX_BODY = 256 * 1024 * 1024
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
@@ -148,6 +150,24 @@ def handle(handler: BaseHTTPRequestHandler, sandbox: SandboxServer, path: str) -
     except Exception as exc:
         sys.stderr.write(f"sandbox: internal error {exc!r}\n")
         _send(handler, 500, _server_error().body)
+
+
+def handle_model(handler: BaseHTTPRequestHandler, sandbox: SandboxServer, path: str) -> None:
+    """Answer ``GET /v1/models/{model}``: the model object for ``gpt-image-*``
+    models, else OpenAI's 404 ``model_not_found``; 401 for a refused key."""
+    model = path[len(MODELS) :]
+    try:
+        _authorize(handler, sandbox)
+        if not model.startswith("gpt-image") or "/" in model:
+            raise ApiError(
+                404,
+                f"The model '{model}' does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        _send(handler, 200, {"id": model, "object": "model", "created": 0, "owned_by": "system"})
+    except ApiError as exc:
+        _send(handler, exc.status, exc.body, exc.headers)
 
 
 def _answer(

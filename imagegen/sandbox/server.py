@@ -1,4 +1,10 @@
-"""The sandbox HTTP server: APIXO's wire protocol, tasks in memory, callbacks."""
+"""The sandbox HTTP server: APIXO's wire protocol, tasks in memory, callbacks.
+
+Besides the protocol, two endpoints serve ``manage.py imagegen doctor``:
+APIXO's ``GET /api/v1/apikeys/current-balance`` (the balance is
+:attr:`SandboxConfig.balance`) and ``POST /_sandbox/probe-callback``, which
+POSTs once to a URL as a callback would come and reports the answer.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import random
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +50,8 @@ class SandboxConfig:
     public_url: str | None = None
     fail_rate: float = 0.0
     verbose: bool = False
+    #: What ``GET /api/v1/apikeys/current-balance`` reports, in USD.
+    balance: float = 100.0
 
 
 @dataclass
@@ -308,12 +317,7 @@ class SandboxServer:
     def _deliver(self, task: Task, state: str) -> None:
         body = json.dumps({"code": 200, "message": "success", "data": self.task_data(task, state)})
         for attempt in range(self.config.callback_retries + 1):
-            request = urllib.request.Request(
-                task.callback_url,
-                data=body.encode(),
-                headers={"Content-Type": "application/json", "User-Agent": "imagegen-sandbox"},
-                method="POST",
-            )
+            request = _callback_request(task.callback_url, body)
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     ok = 200 <= response.status < 300
@@ -325,6 +329,40 @@ class SandboxServer:
             if ok:
                 return
             time.sleep(0.2 * (attempt + 1))  # short backoff between delivery attempts
+
+    def probe_callback(self, url: Any, timeout: Any = 10) -> tuple[int, dict[str, Any]]:
+        """POST a probe to ``url`` once, as a callback is sent, and report the
+        answer: ``{"status": int, "body": str}`` or ``{"status": None, "error": str}``."""
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            return 400, {"error": "url must be an http(s) URL"}
+        try:
+            seconds = min(30.0, max(0.1, float(timeout)))
+        except (TypeError, ValueError):
+            return 400, {"error": "timeout must be a number of seconds"}
+        body = json.dumps({"code": 200, "message": "probe", "data": None})
+        try:
+            with urllib.request.urlopen(_callback_request(url, body), timeout=seconds) as response:
+                return 200, {"status": response.status, "body": _text(response.read(2000))}
+        except urllib.error.HTTPError as exc:
+            return 200, {"status": exc.code, "body": _text(exc.read(2000))}
+        except Exception as exc:
+            # urllib wraps the socket's error (connection refused, no such host).
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            text = f"{type(reason).__name__}: {reason}" if isinstance(reason, Exception) else reason
+            return 200, {"status": None, "error": str(text)[:300]}
+
+
+def _callback_request(url: str, body: str) -> urllib.request.Request:
+    return urllib.request.Request(
+        url,
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "imagegen-sandbox"},
+        method="POST",
+    )
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _validate(body: Any) -> str | None:
@@ -392,6 +430,13 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             if path == "/_sandbox/reset":
                 sandbox.reset()
                 return self._json(200, {"ok": True})
+            if path == "/_sandbox/probe-callback":
+                request = self._read_json()
+                if not isinstance(request, dict):
+                    return self._json(400, {"error": "Body must be a JSON object"})
+                return self._json(
+                    *sandbox.probe_callback(request.get("url"), request.get("timeout", 10))
+                )
             if path.startswith(openai_api.PREFIX):  # OpenAI's Images API (reads its own body)
                 return openai_api.handle(self, sandbox, path)
             try:
@@ -416,6 +461,14 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 status, "success" if status == 200 else result, result if status == 200 else None
             )
 
+        def _read_json(self) -> Any:
+            """The request body as JSON, or None when it is not."""
+            try:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                return json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                return None
+
         def _lose_response(self, prompt: str, kind: str) -> bool:
             """``submit-delay``/``status-delay`` markers answer late;
             ``submit-hangup``/``status-hangup`` close the connection without an
@@ -435,6 +488,12 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, {"ok": True})
             if parts.path == "/_sandbox/stats":
                 return self._json(200, sandbox.stats())
+            if parts.path == "/api/v1/apikeys/current-balance":
+                if not self._authorized():
+                    return None
+                return self._envelope(200, "success", sandbox.config.balance)
+            if parts.path.startswith(openai_api.MODELS):
+                return openai_api.handle_model(self, sandbox, parts.path)
             if parts.path.startswith("/files/"):
                 return self._file(parts.path)
             if parts.path.startswith("/api/v1/statusTask/"):

@@ -144,6 +144,22 @@ class Command(BaseCommand):
             "prefix", help="The token's prefix (ig_ and 9 characters), or the token."
         )
 
+        from ...health.doctor import DEFAULT_TIMEOUT
+
+        doctor = add_action(
+            sub,
+            "doctor",
+            help="Check the running system (broker, worker, beat, callbacks, storage, "
+            "providers); exit status 1 if something is wrong.",
+        )
+        doctor.add_argument(
+            "--timeout",
+            type=float,
+            default=DEFAULT_TIMEOUT,
+            metavar="SECONDS",
+            help=f"Seconds each check may wait (default {DEFAULT_TIMEOUT:g}).",
+        )
+
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action in DATABASE_ACTIONS:
             require_migrated()
@@ -255,6 +271,22 @@ class Command(BaseCommand):
             self.stdout.write(f"Token {prefix}… was already revoked.")
             return
         self.stdout.write(f"Revoked token {prefix}… ({tokens[0].name}, {tokens[0].user}).")
+
+    def handle_doctor(self, **options: Any) -> None:
+        from ...health import findings
+        from ...health.doctor import run_doctor
+
+        styles = {
+            findings.OK: self.style.SUCCESS,
+            findings.WARN: self.style.WARNING,
+            findings.FAIL: self.style.ERROR,
+        }
+        failed = 0
+        for finding in run_doctor(timeout=options["timeout"]):
+            self.stdout.write(finding.line(), styles.get(finding.level))
+            failed += finding.failed
+        if failed:
+            raise CommandError(f"{failed} problem(s): see the FAIL lines above.")
 
 
 def require_migrated() -> None:
