@@ -31,6 +31,8 @@ NEWEST_TESTS = [
     "tests/test_services.py",
     "tests/test_checks.py",
     "tests/test_commands.py",
+    "tests/test_cli_argv.py",
+    "tests/test_cli_demo.py",
     "tests/install",
 ]
 
