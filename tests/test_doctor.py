@@ -22,7 +22,7 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab, schedule
 from django.core import checks
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.urls import reverse
@@ -553,6 +553,26 @@ def test_storage_problems(
     assert finding.failed
     assert words in finding.text, finding.text
     assert not list((tmp_path / "files").rglob("*.txt"))
+
+
+class NoDelete(FileSystemStorage):
+    """Storage whose credentials may write but not delete (an S3 policy
+    without DeleteObject, say)."""
+
+    def delete(self, name: str) -> None:
+        raise PermissionError("delete is not allowed")
+
+
+@pytest.mark.django_db
+def test_storage_that_cannot_delete(settings: Any, live_server: Any) -> None:
+    use_callbacks(settings, live_server.url)
+    settings.STORAGES = {**settings.STORAGES, "imagegen": {"BACKEND": f"{__name__}.NoDelete"}}
+    finding = check_storage(timeout=3)
+    for name in doctor_files():  # what the doctor could not delete
+        storages["default"].delete(f"imagegen/doctor/{name}")
+    assert finding.failed
+    assert "cannot delete imagegen/doctor/" in finding.text
+    assert "PermissionError: delete is not allowed: check its access." in finding.text
 
 
 @pytest.fixture

@@ -37,9 +37,11 @@ def check_storage(timeout: float) -> Finding:
         try:
             storage.delete(name)
         except Exception as exc:
-            finding = Finding(
-                CHECK, FAIL, f"cannot delete {name} from {where}: {brief(exc)}: check its access."
-            )
+            deleting = f"cannot delete {name} from {where}: {brief(exc)}: check its access."
+        else:
+            deleting = ""
+    if deleting and not finding.failed:
+        return Finding(CHECK, FAIL, deleting)
     return finding
 
 

@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Callable
 
 from celery import Celery
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections, router
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from ..models import GenerationJob
 from ..services import health
 from .celery_app import app_name, has_sweep_entry, queue_name, sweep_interval, sweep_silence
 from .findings import FAIL, INFO, OK, Finding, brief, duration
@@ -21,10 +22,9 @@ PING_EXPIRES = 300
 
 
 def check_database() -> Finding:
-    """The database answers and every migration is applied."""
+    """imagegen's database answers and every migration is applied to it."""
     try:
-        connection = connections[DEFAULT_DB_ALIAS]
-        executor = MigrationExecutor(connection)
+        executor = MigrationExecutor(connections[router.db_for_write(GenerationJob)])
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except Exception as exc:
         return Finding("database", FAIL, f"cannot read it: {brief(exc)}: check DATABASES.")
