@@ -555,6 +555,16 @@ def test_storage_problems(
     assert not list((tmp_path / "files").rglob("*.txt"))
 
 
+@pytest.mark.django_db
+def test_relative_urls_on_a_site_that_is_not_running(settings: Any) -> None:
+    use_callbacks(settings, f"http://{CLOSED}")
+    finding = check_storage(timeout=3)
+    assert finding.failed
+    assert f"its URL http://{CLOSED}/media/imagegen/doctor/" in finding.text
+    assert f"is the site running at http://{CLOSED}? Else check MEDIA_URL" in finding.text
+    assert doctor_files() == []
+
+
 class NoDelete(FileSystemStorage):
     """Storage whose credentials may write but not delete (an S3 policy
     without DeleteObject, say)."""

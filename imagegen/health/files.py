@@ -60,6 +60,7 @@ def _read_and_fetch(
     except Exception as exc:
         return Finding(CHECK, FAIL, f"{where} gives no URL for {name}: {brief(exc)}.")
     shown = url.split("?", 1)[0]  # a signed URL's query string is a credential
+    fix = "check MEDIA_URL or the storage's URL options"
     if not urlsplit(url).scheme:
         base = conf.get_setting("CALLBACK_BASE_URL")
         if not base:
@@ -72,6 +73,7 @@ def _read_and_fetch(
         parts = urlsplit(base)
         url = urljoin(f"{parts.scheme}://{parts.netloc}/", url)
         shown = url.split("?", 1)[0]
+        fix = f"is the site running at {parts.scheme}://{parts.netloc}? Else {fix}"
     try:
         with httpx.Client(trust_env=False, timeout=timeout, follow_redirects=True) as client:
             response = client.get(url)
@@ -79,8 +81,7 @@ def _read_and_fetch(
         return Finding(
             CHECK,
             FAIL,
-            f"wrote a file in {where}, but its URL {shown} cannot be fetched: {brief(exc)}: "
-            "check MEDIA_URL or the storage's URL options.",
+            f"wrote a file in {where}, but its URL {shown} cannot be fetched: {brief(exc)}: {fix}.",
         )
     if response.status_code != 200 or response.content != content:
         got = "other bytes" if response.status_code == 200 else str(response.status_code)
