@@ -172,7 +172,9 @@ def sqla_worker(transactional_db: Any, tmp_path: Path) -> Iterator[Celery]:
         with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False):
             yield app
     finally:
-        project().set_current()  # start_worker made the test app current
+        # start_worker made the test app current and default: give them back.
+        project().set_current()
+        project().set_default()
 
 
 def test_worker_round_trip_on_the_test_broker(celery_worker: Any) -> None:
