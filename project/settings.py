@@ -1,8 +1,9 @@
 """Settings of the example site, driven by environment variables.
 
 With nothing set it runs on the embedded defaults: SQLite, files under
-var/media, Celery on a file-system broker (no server needed) and the local
-sandbox as the provider. See README.md for Redis, PostgreSQL, S3 and APIXO.
+var/media, Celery on a broker kept in a SQLite file under var/ (no server
+needed) and the local sandbox as the provider. See README.md for Redis,
+PostgreSQL, S3 and APIXO.
 """
 
 import os
@@ -112,19 +113,15 @@ if os.environ.get("IMAGEGEN_S3_BUCKET"):
         },
     }
 
-# Celery: a file-system broker by default (no server), Redis or RabbitMQ via the URL.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost//")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "store_processed": False,
-    }
-else:
+# Celery: by default a broker kept in a SQLite file under VAR_DIR, no server
+# (sqlite:// is project/broker.py's transport, named so in celery.py); Redis or
+# RabbitMQ through the URL. SQLite creates the file but not its folder (nor the
+# database's, also there).
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+CELERY_BROKER_URL = os.environ.get(
+    "CELERY_BROKER_URL", f"sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+)
+if not CELERY_BROKER_URL.startswith("sqlite:"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
