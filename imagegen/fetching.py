@@ -64,10 +64,17 @@ class Download:
 
 
 def redact_url(url: str) -> str:
-    """scheme://host/path: query strings can carry signed tokens."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """``url`` fit to show in a message or a log: scheme, host and port as
+    written (an IPv6 literal keeps its brackets), and path. Never the
+    userinfo, query string or fragment: credentials and signed URLs' tokens
+    live there. Never raises: a URL that cannot be parsed shows as
+    ``(invalid URL)``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(invalid URL)"
+    host_and_port = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
 
 
 def resolve(host: str, port: int) -> list[str]:
