@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from . import conf, permissions, services
+from .api.outage import RETRY_AFTER, answers_outage
 from .models import GenerationJob, WebhookDelivery
 from .serializers import job_status
 
@@ -61,7 +62,9 @@ def callback(request: HttpRequest, provider: str, job_id, token: str) -> JsonRes
         )
     except DatabaseError:
         logger.exception("Database unavailable while receiving a callback for %s", job_id)
-        return _answer(503, "Temporarily unavailable.", job_id)
+        response = _answer(503, "Temporarily unavailable.", job_id)
+        response["Retry-After"] = str(RETRY_AFTER)
+        return response
     return _answer(result.status_code, result.message, job_id)
 
 
@@ -75,13 +78,23 @@ def _answer(status: int, message: str, job_id: object) -> JsonResponse:
     return response
 
 
+#: The status JSON's answer while the database is unavailable. The admin
+#: wraps the view in its login check, which needs the database first: its
+#: route applies this around that too.
+status_outage = answers_outage(
+    lambda: _error(503, _("The database is unavailable; trying again shortly."))
+)
+
+
 @require_GET
+@status_outage
 def status(request: HttpRequest, job_id) -> JsonResponse:
     """A job's status as JSON, for the admin's live progress.
 
     Needs ``imagegen.view_generationjob`` (or ``change``, which includes
     viewing, as in the admin); other users' jobs need
     ``imagegen.view_all_jobs`` too. Never cached: it changes every second.
+    While the database is unavailable: 503 with ``Retry-After``, still JSON.
     """
     user = request.user
     if not user.is_authenticated:

@@ -322,7 +322,7 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             ),
             path(
                 "<uuid:job_id>/status/",
-                wrap(views.status),
+                views.status_outage(wrap(views.status)),
                 name="imagegen_generationjob_status",
             ),
             *self.object_action_urls(),

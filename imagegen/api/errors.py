@@ -5,6 +5,8 @@ status of :data:`CODES`; ``validation_error`` adds ``fields`` (field name to
 messages), ``permission_denied`` names the missing ``permission``, and
 ``not_cancelable`` gives the job's ``status``. Codes are stable (clients
 branch on them); messages are for people and may be translated.
+``service_unavailable`` (the database is unreachable) comes with
+``Retry-After`` (:mod:`.outage`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ CODES: dict[str, int] = {
     "not_cancelable": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "service_unavailable": 503,
 }
 
 #: Non-field errors of the service layer mapped onto API codes.
@@ -86,6 +89,13 @@ def permission_denied(permission: str, message: str) -> ApiError:
 
 def not_found(message: str | None = None) -> ApiError:
     return ApiError("not_found", message or _("No such job."))
+
+
+def service_unavailable() -> ApiError:
+    """The database cannot be reached (:mod:`.outage` adds ``Retry-After``)."""
+    return ApiError(
+        "service_unavailable", _("The service is temporarily unavailable; try again shortly.")
+    )
 
 
 def from_validation_error(error: ValidationError) -> ApiError:

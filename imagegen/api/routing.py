@@ -5,8 +5,9 @@ A handler is registered with :meth:`Api.operation`, which records its
 method, route, parameters, request body and responses. :meth:`Api.urlpatterns`
 groups the operations by route into one view per URL that dispatches on the
 method (405 with ``Allow`` for the others), authenticates, turns
-:class:`~.errors.ApiError` into the error shape and marks every response
-``Cache-Control: no-store``.
+:class:`~.errors.ApiError` into the error shape, answers a database outage
+with ``503 service_unavailable`` and ``Retry-After`` (:mod:`.outage`), and
+marks every response ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import Any
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, re_path
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from . import auth
+from . import auth, errors
 from .errors import ApiError
+from .outage import answers_outage, atomic_requests
 
 Handler = Callable[..., HttpResponse]
 
@@ -107,13 +109,17 @@ class Api:
 
 
 def dispatcher(methods: dict[str, Operation]) -> Callable[..., HttpResponse]:
-    """The view of one URL: method dispatch, authentication, error shape, no-store."""
+    """The view of one URL: method dispatch, authentication, error shape,
+    outage answer, no-store."""
 
     # The API does its own authentication: the site's LoginRequiredMiddleware
     # must not redirect a token request to a login page, and CSRF is checked
-    # for session requests only (auth.enforce_csrf).
+    # for session requests only (auth.enforce_csrf). Jobs change every second
+    # and carry users' data: no answer is ever stored by caches.
     @csrf_exempt
     @login_not_required
+    @never_cache
+    @answers_outage(lambda: errors.service_unavailable().response())
     def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
         try:
             if not methods:
@@ -125,14 +131,17 @@ def dispatcher(methods: dict[str, Operation]) -> Callable[..., HttpResponse]:
                     _("Method %(method)s is not allowed here.") % {"method": request.method},
                     headers={"Allow": ", ".join(methods)},
                 )
-            if op.authenticated:
+            if not op.authenticated:
+                # Public (the OpenAPI document): no data, no database, served
+                # through an outage too.
+                return op.handler(request, **kwargs)
+            # Where the site sets ATOMIC_REQUESTS, as Django would; a refusal
+            # (ApiError) rolls back what the operation wrote: it changes nothing.
+            with atomic_requests():
                 request.user, request.api_token = auth.authenticate(request)
-            response = op.handler(request, **kwargs)
+                return op.handler(request, **kwargs)
         except ApiError as exc:
-            response = exc.response()
-        # Jobs change every second and carry users' data: never stored by caches.
-        add_never_cache_headers(response)
-        return response
+            return exc.response()
 
     view.api_methods = tuple(methods)  # type: ignore[attr-defined]
     return view

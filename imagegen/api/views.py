@@ -104,6 +104,11 @@ UNAUTHENTICATED = Answer(
     },
 )
 NOT_FOUND = Answer(404, "No such job, or one the caller may not see.")
+UNAVAILABLE = Answer(
+    503,
+    "The database is unavailable (service_unavailable); try again after Retry-After.",
+    headers={"Retry-After": "Seconds to wait before trying again."},
+)
 
 
 # Handlers --------------------------------------------------------------------
@@ -132,6 +137,7 @@ NOT_FOUND = Answer(404, "No such job, or one the caller may not see.")
         Answer(409, "The Idempotency-Key was used with another body (idempotency_conflict)."),
         Answer(413, "The body is larger than 1 MiB."),
         Answer(415, "The body is not application/json."),
+        UNAVAILABLE,
     ),
     permission=ADD,
 )
@@ -174,6 +180,7 @@ def create_job(request: HttpRequest) -> JsonResponse:
         Answer(400, "An invalid filter, page size or cursor (validation_error)."),
         UNAUTHENTICATED,
         Answer(403, "Missing imagegen.view_generationjob."),
+        UNAVAILABLE,
     ),
     permission=VIEW,
 )
@@ -217,6 +224,7 @@ def list_jobs(request: HttpRequest) -> JsonResponse:
         UNAUTHENTICATED,
         Answer(403, "Missing imagegen.view_generationjob."),
         NOT_FOUND,
+        UNAVAILABLE,
     ),
     permission=VIEW,
 )
@@ -243,6 +251,7 @@ def get_job(request: HttpRequest, job_id: Any) -> JsonResponse:
         Answer(403, "Missing permission to cancel this job, or a failed CSRF check."),
         NOT_FOUND,
         Answer(409, "The job has finished or is storing its results (not_cancelable)."),
+        UNAVAILABLE,
     ),
     permission=ADD,
 )
