@@ -71,8 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # HTTP timeout, so a worker that died mid-submit is replaced only after it
     # surely gave up.
     "SUBMIT_LEASE": 120,
-    # Seconds a finalize worker holds a job before the sweeper may hand it to another.
-    "FINALIZE_LEASE": 300,
+    # Seconds a finalize worker's lease lasts unless renewed: the worker renews
+    # it every quarter of that while it works, so a dead worker's job is
+    # handed to another this long after its last renewal.
+    "FINALIZE_LEASE": 20,
     "FINALIZE_MAX_ATTEMPTS": 5,
     # Jobs the sweeper claims per run.
     "SWEEP_BATCH_SIZE": 500,

@@ -3,8 +3,12 @@
 Arguments are job ids only (never model instances, never secrets). Every
 task acknowledges late and is re-queued if its worker dies, and every task
 is safe to run twice: the services claim the job with a conditional UPDATE
-before doing anything. Countdowns stay short (``IMAGEGEN["MAX_COUNTDOWN"]``);
-long waits are the sweeper's, driven by ``next_poll_at`` in the database.
+before doing anything. No task relies on that re-delivery, though: on Redis
+or SQS a dead worker's message comes back only after the broker's visibility
+timeout (an hour, typically), so every job records in the database when it
+is due (``next_poll_at``, kept one lease ahead while a worker holds it) and
+the sweeper sends its task again then. Countdowns stay short
+(``IMAGEGEN["MAX_COUNTDOWN"]``); long waits are the sweeper's.
 
 A worker that starts any of these tasks records that it is alive
 (:func:`imagegen.services.health.worker_seen`, throttled): the job list
@@ -23,6 +27,8 @@ from celery.signals import task_prerun
 from . import conf, services
 from .exceptions import FetchError, TransientError
 from .services import health
+from .services.finalize import TIME_LIMIT as FINALIZE_TIME_LIMIT
+from .services.finalize import remove_dead_attempt_folders
 from .webhooks import delivery as webhook_delivery
 
 logger = logging.getLogger("imagegen")
@@ -84,8 +90,8 @@ def poll_job(job_id: str, expected_polls: int | None = None) -> str:
     name="imagegen.finalize_job",
     bind=True,
     max_retries=None,
-    soft_time_limit=240,
-    time_limit=280,
+    soft_time_limit=FINALIZE_TIME_LIMIT - 40,
+    time_limit=FINALIZE_TIME_LIMIT,
     **COMMON,
 )
 def finalize_job(self, job_id: str) -> str:
@@ -110,8 +116,11 @@ def make_thumbnails(job_id: str) -> int:
 
 @shared_task(name="imagegen.sweep", soft_time_limit=50, time_limit=60, **COMMON)
 def sweep() -> dict[str, int]:
-    """Expire, re-send and poll due jobs (run by beat every few seconds)."""
-    return dict(services.sweep())
+    """Expire, re-send and poll due jobs (run by beat every few seconds), and
+    remove the temporary folders dead finalize attempts left on this worker's host."""
+    counts = dict(services.sweep())
+    counts["attempt_folders"] = remove_dead_attempt_folders()
+    return counts
 
 
 @shared_task(

@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import tempfile
+import threading
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from imagegen import services, tokens
+from imagegen import services, tasks, tokens
 from imagegen.choices import Status, TaskStatus
 from imagegen.exceptions import FetchError, TransientError
 from imagegen.models import GeneratedImage, GenerationJob
 from imagegen.providers import Output, TaskState
-from imagegen.storage import get_storage
+from imagegen.services.leases import Lease, LeaseLostError
+from imagegen.storage import get_storage, output_name
 
 from .conftest import wait_until
 
@@ -424,3 +430,199 @@ class TestSweep:
         with django_assert_max_num_queries(6):
             counts = services.sweep()
         assert counts["submit"] == 1
+
+
+def finalizing(job_id, *, attempt=1, lease_seconds=30.0):
+    """Put a job in ``finalizing`` as claimed by ``attempt``, its lease running
+    for ``lease_seconds`` more (negative: it ran out)."""
+    until = timezone.now() + timedelta(seconds=lease_seconds)
+    GenerationJob.objects.filter(pk=job_id).update(
+        status=Status.FINALIZING, finalize_attempts=attempt, lease_until=until, next_poll_at=until
+    )
+
+
+def holder(job_id, attempt=1):
+    """The claim of finalize ``attempt`` on a job, as its lease renews it."""
+    return {"pk": job_id, "status": Status.FINALIZING, "finalize_attempts": attempt}
+
+
+class TestLeases:
+    """Leases renewed by the working process (imagegen.services.leases)."""
+
+    @pytest.mark.parametrize("since_claim", ["nothing", "taken over", "finished", "canceled"])
+    def test_only_the_holder_renews(self, imagegen_settings, since_claim):
+        """What happened to the job since the claim: nothing (the lease moves
+        one length ahead, and the sweeper's next look with it); another worker
+        took it over, it finished, it was canceled (not renewed, and the
+        holder's next check raises LeaseLostError)."""
+        job = create()
+        finalizing(job.pk, lease_seconds=5)
+        lease = Lease(holder(job.pk), 60, limit=280)
+        changes = {
+            "nothing": {},
+            "taken over": {"finalize_attempts": 2},
+            "finished": {"status": Status.SUCCEEDED},
+            "canceled": {"status": Status.CANCELED},
+        }[since_claim]
+        GenerationJob.objects.filter(pk=job.pk).update(**changes)
+        before = GenerationJob.objects.get(pk=job.pk).lease_until
+
+        renewed = lease.renew()
+
+        job.refresh_from_db()
+        if since_claim == "nothing":
+            assert renewed
+            assert job.lease_until > before + timedelta(seconds=50)
+            assert job.next_poll_at == job.lease_until
+            lease.check()
+        else:
+            assert not renewed
+            assert job.lease_until == before
+            with pytest.raises(LeaseLostError):
+                lease.check()
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_thread_renews_the_lease_while_the_work_runs(self, imagegen_settings):
+        """Renewed from a thread (the claim is committed: autocommit, as in a
+        worker) every quarter of its length, and no more once the block ends."""
+        job = create()
+        finalizing(job.pk, lease_seconds=0.4)
+        seen = set()
+
+        def renewed_twice():
+            seen.add(GenerationJob.objects.get(pk=job.pk).lease_until)
+            return len(seen) >= 3
+
+        with Lease(holder(job.pk), 0.4, limit=280) as lease:
+            wait_until(renewed_twice, timeout=10, interval=0.05, what="two renewals")
+            lease.check()
+        after = GenerationJob.objects.get(pk=job.pk).lease_until
+        wait_until(lambda: timezone.now() > after, what="the last lease to run out")
+        assert GenerationJob.objects.get(pk=job.pk).lease_until == after
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_hung_holder_loses_its_lease_at_its_limit(self, imagegen_settings):
+        """Past its limit (the task's time limit) a holder renews no more: its
+        lease runs out, by its own clock too, though no one took the job."""
+        job = create()
+        finalizing(job.pk, lease_seconds=0.4)
+        before = GenerationJob.objects.get(pk=job.pk).lease_until
+        with Lease(holder(job.pk), 0.4, limit=0) as lease:
+
+            def ran_out():
+                try:
+                    lease.check()
+                except LeaseLostError:
+                    return True
+                return False
+
+            wait_until(ran_out, what="the lease to run out")
+        assert GenerationJob.objects.get(pk=job.pk).lease_until == before
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_finalize_taken_over_mid_download_stores_nothing(
+        self, imagegen_settings, settings, sandbox
+    ):
+        settings.IMAGEGEN = {**imagegen_settings, "FINALIZE_LEASE": 1}
+        job = create("a slow result [sandbox:download-delay=3]")
+        services.submit(job.pk)
+        poll_until_done(job)
+        assert job.status == Status.FINALIZING
+
+        def take_over():
+            try:
+                wait_until(lambda: sandbox.stats()["downloads"] >= 1, what="the download")
+                GenerationJob.objects.filter(pk=job.pk).update(finalize_attempts=2)
+            finally:
+                connection.close()
+
+        other_worker = threading.Thread(target=take_over)
+        other_worker.start()
+        outcome = services.finalize(job.pk)
+        other_worker.join()
+
+        assert outcome == "lease-lost"
+        job.refresh_from_db()
+        assert job.status == Status.FINALIZING  # the new holder's to finish
+        assert not GeneratedImage.objects.filter(job=job).exists()
+        assert not get_storage().exists(output_name(job, 0, "png"))
+
+
+def leave_attempt_folder(job_id, attempt):
+    """What a finalize attempt killed mid-download leaves in the temp dir: its
+    folder (named as imagegen names them) holding a part of a download."""
+    folder = tempfile.mkdtemp(prefix=f"imagegen-finalize-{job_id}-{attempt}-")
+    with open(os.path.join(folder, "tmp-part"), "wb") as fh:
+        fh.write(b"\x89PNG half a file")
+    return os.path.basename(folder)
+
+
+@pytest.fixture
+def temp_dir(tmp_path, monkeypatch):
+    """This host's temp dir (``tempfile.gettempdir()``), empty, for this test alone."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+class TestAttemptFolders:
+    """Temporary files of finalize attempts: one folder per attempt, removed
+    when it ends, at the next attempt on the host, or by the sweep task."""
+
+    def test_the_sweep_removes_the_folders_of_attempts_that_no_longer_hold_their_job(
+        self, imagegen_settings, temp_dir
+    ):
+        """Attempts whose job finished or failed, was taken over by a later
+        attempt, or whose lease ran out lose their folder; the holding
+        attempt keeps its own, and folders of jobs this database does not
+        know (another site on the host) and other names are left alone."""
+        succeeded, failed, taken_over, ran_out = (create() for _ in range(4))
+        GenerationJob.objects.filter(pk=succeeded.pk).update(status=Status.SUCCEEDED)
+        GenerationJob.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+        finalizing(taken_over.pk, attempt=2)
+        finalizing(ran_out.pk, attempt=1, lease_seconds=-1)
+        dead = {
+            leave_attempt_folder(succeeded.pk, 1),
+            leave_attempt_folder(failed.pk, 3),
+            leave_attempt_folder(taken_over.pk, 1),
+            leave_attempt_folder(ran_out.pk, 1),
+        }
+        kept = {
+            leave_attempt_folder(taken_over.pk, 2),
+            leave_attempt_folder(uuid.uuid4(), 1),
+            tempfile.mkdtemp(prefix="imagegen-test-media-").rsplit(os.sep, 1)[-1],
+        }
+        lookalike = temp_dir / f"imagegen-finalize-{succeeded.pk}-2-file"
+        lookalike.write_bytes(b"a file, not a folder")
+        kept.add(lookalike.name)
+
+        assert tasks.sweep()["attempt_folders"] == len(dead)
+
+        assert set(os.listdir(temp_dir)) == kept
+
+    @pytest.mark.parametrize(
+        ("marker", "outcome"),
+        [
+            ("", "succeeded"),
+            ("[sandbox:download=html]", "failed"),
+            ("[sandbox:download=redirect:http://127.0.0.1:9/gone.png]", FetchError),
+        ],
+    )
+    def test_a_finalize_leaves_no_temporary_files(
+        self, imagegen_settings, temp_dir, marker, outcome
+    ):
+        """Whatever its outcome (stored, failed on an unusable file, a
+        retryable download error), a finalize leaves nothing in the temp dir,
+        and removes what an earlier attempt on this host left there."""
+        job = create(f"a fox {marker}")
+        services.submit(job.pk)
+        poll_until_done(job)
+        leave_attempt_folder(job.pk, 1)
+        GenerationJob.objects.filter(pk=job.pk).update(finalize_attempts=1)
+
+        if isinstance(outcome, str):
+            assert services.finalize(job.pk) == outcome
+        else:
+            with pytest.raises(outcome):
+                services.finalize(job.pk)
+
+        assert os.listdir(temp_dir) == []

@@ -1,19 +1,29 @@
 """Storing a finished job's results: download, verify, store, attach.
 
 One worker at a time holds a job in ``finalizing`` through a lease numbered
-by ``finalize_attempts``. Files go to deterministic names, so a retried or
-reclaimed finalize overwrites rather than duplicates; the assets and the
+by ``finalize_attempts`` and renewed while it works (:mod:`.leases`), so a
+dead worker's job is taken over ``FINALIZE_LEASE`` seconds after its last
+renewal. Files go to deterministic names, so a retried or reclaimed
+finalize overwrites rather than duplicates; the assets and the
 ``succeeded`` transition commit together, and only if the lease is still
 this worker's.
+
+Each attempt keeps its temporary files in a folder of its own, named after
+the job and the attempt (:func:`attempt_folder`): a worker killed mid-way
+leaves it behind, and the next attempt on that host, or the sweeper there,
+removes it (:func:`remove_dead_attempt_folders`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,13 +44,20 @@ from ..provenance import Provenance, embed
 from ..providers import Output, get_provider
 from ..storage import get_storage, output_name, save_file
 from .jobs import fail
+from .leases import Lease, LeaseLostError
 from .transitions import enqueue, send_after_commit
 
 logger = logging.getLogger("imagegen")
 
-
-class LeaseLostError(Exception):
-    """Another worker took over this finalize; this one must not commit."""
+#: The longest one finalize attempt runs: the task's hard time limit, and
+#: the end of its lease's renewals (a hung worker then loses the job).
+TIME_LIMIT = 280
+#: ``<tmp>/imagegen-finalize-<job id>-<attempt>-<random>``: one attempt's files.
+_FOLDER_PREFIX = "imagegen-finalize-"
+_FOLDER = re.compile(
+    re.escape(_FOLDER_PREFIX) + r"(?P<job>[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})"
+    r"-(?P<attempt>[0-9]+)-[^/]+\Z"
+)
 
 
 def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
@@ -55,6 +72,22 @@ def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
     attempt = _claim(job_id)
     if attempt is None:
         return "not-claimed"
+    lease = Lease(
+        {"pk": job_id, "status": Status.FINALIZING, "finalize_attempts": attempt},
+        conf.get_setting("FINALIZE_LEASE"),
+        limit=TIME_LIMIT,
+    )
+    try:
+        with lease, attempt_folder(job_id, attempt) as folder:
+            return _finalize(job_id, attempt, outputs, lease, folder)
+    except LeaseLostError:
+        logger.info("Finalize of job %s lost its lease; another worker owns it.", job_id)
+        return "lease-lost"
+
+
+def _finalize(
+    job_id: Any, attempt: int, outputs: Sequence[Output], lease: Lease, folder: str
+) -> str:
     job = GenerationJob.objects.get(pk=job_id)
     if attempt > conf.get_setting("FINALIZE_MAX_ATTEMPTS"):
         _fail(
@@ -76,7 +109,9 @@ def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
             _fail(job, attempt, "NO_RESULTS", message)
         return "failed"
     try:
-        stored = [_store(job, index, source) for index, source in enumerate(sources)]
+        stored = [_store(job, index, source, lease, folder) for index, source in enumerate(sources)]
+    except LeaseLostError:
+        raise
     except (ImageRejectedError, FetchError) as exc:
         if isinstance(exc, FetchError) and exc.retryable:
             _release(job.pk, attempt)
@@ -86,12 +121,8 @@ def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
     except Exception:
         _release(job.pk, attempt)
         raise
-    try:
-        with transaction.atomic():
-            _complete(job, attempt, stored)
-    except LeaseLostError:
-        logger.info("Finalize of job %s lost its lease; another worker owns it.", job.pk)
-        return "lease-lost"
+    with transaction.atomic():
+        _complete(job, attempt, stored)
     return "succeeded"
 
 
@@ -135,10 +166,13 @@ def _fail(job: GenerationJob, attempt: int, code: str, message: str) -> None:
         _remove_files(job)
 
 
-def _store(job: GenerationJob, index: int, source: str | bytes) -> StoredOutput:
+def _store(
+    job: GenerationJob, index: int, source: str | bytes, lease: Lease, folder: str
+) -> StoredOutput:
     """Verify one result (a URL to download, or the bytes), write its
-    provenance into it and store it under its deterministic name."""
-    with _obtain(job, source) as fetched:
+    provenance into it and store it under its deterministic name, unless
+    the lease was lost meanwhile (the new holder stores it)."""
+    with _obtain(job, source, folder) as fetched:
         image = verify_image(
             fetched.path,
             max_pixels=conf.get_setting("MAX_IMAGE_PIXELS"),
@@ -146,6 +180,7 @@ def _store(job: GenerationJob, index: int, source: str | bytes) -> StoredOutput:
         )
         record = job_provenance(job)
         embed(fetched.path, fetched.path, record, format=image.format)
+        lease.check()
         name = save_file(output_name(job, index, image.extension), fetched.path, image.content_type)
         return StoredOutput(
             index=index,
@@ -159,13 +194,73 @@ def _store(job: GenerationJob, index: int, source: str | bytes) -> StoredOutput:
         )
 
 
-def _obtain(job: GenerationJob, source: str | bytes) -> Download:
+def _obtain(job: GenerationJob, source: str | bytes, folder: str) -> Download:
     if isinstance(source, bytes):
-        fd, path = tempfile.mkstemp(prefix="imagegen-")
+        fd, path = tempfile.mkstemp(prefix="result-", dir=folder)
         with os.fdopen(fd, "wb") as fh:
             fh.write(source)
         return Download(path=Path(path), size=len(source), content_type=None, url="")
-    return download(source, fetch_policy(get_provider(job.provider)))
+    return download(source, fetch_policy(get_provider(job.provider)), dir=folder)
+
+
+@contextlib.contextmanager
+def attempt_folder(job_id: Any, attempt: int) -> Iterator[str]:
+    """A private folder (mode 0700) for one finalize attempt's temporary
+    files, removed when the attempt ends. Folders this host still has from
+    the job's earlier attempts are removed first: a worker killed mid-way
+    never got to remove its own."""
+    _remove_folders(job_id, below=attempt)
+    folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{job_id}-{attempt}-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_dead_attempt_folders() -> int:
+    """Remove this host's temporary folders of finalize attempts that no
+    longer hold their job (finished, taken over, or their lease ran out).
+    Returns how many were removed. Folders of jobs this database does not
+    know are left alone: another site on the same host may own them."""
+    found = _attempt_folders()
+    if not found:
+        return 0
+    now = timezone.now()
+    holders = {
+        str(pk): attempt if status == Status.FINALIZING and lease and lease > now else None
+        for pk, status, attempt, lease in GenerationJob.objects.filter(
+            pk__in={job for job, _attempt, _path in found}
+        ).values_list("pk", "status", "finalize_attempts", "lease_until")
+    }
+    removed = 0
+    for job, attempt, path in found:
+        if job in holders and holders[job] != attempt:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _remove_folders(job_id: Any, *, below: int) -> None:
+    for _job, attempt, path in _attempt_folders(str(job_id)):
+        if attempt < below:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _attempt_folders(job_id: str = "") -> list[tuple[str, int, str]]:
+    """``(job id, attempt, path)`` of the attempt folders in this host's temp dir."""
+    root = tempfile.gettempdir()
+    prefix = _FOLDER_PREFIX + job_id
+    try:
+        names = [name for name in os.listdir(root) if name.startswith(prefix)]
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = _FOLDER.match(name)
+        path = os.path.join(root, name)
+        if match and os.path.isdir(path) and not os.path.islink(path):
+            found.append((match["job"], int(match["attempt"]), path))
+    return found
 
 
 def job_provenance(job: GenerationJob) -> Provenance:

@@ -49,11 +49,21 @@ class WorkerProcess:
     """One ``celery worker`` host: by default the solo pool, where the process
     is the worker, so SIGKILL kills the task mid-flight."""
 
-    def __init__(self, name: str, log: Path, pool: str = "solo", concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        log: Path,
+        pool: str = "solo",
+        concurrency: int = 1,
+        visibility_timeout: float = VISIBILITY_TIMEOUT,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.log = log
         self.pool = pool
         self.concurrency = concurrency
+        self.visibility_timeout = visibility_timeout
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
@@ -62,10 +72,11 @@ class WorkerProcess:
             "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
             "IMAGEGEN": django_settings.IMAGEGEN,
             "STORAGES": django_settings.STORAGES,
-            "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": VISIBILITY_TIMEOUT},
+            "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": self.visibility_timeout},
         }
         env = {
             **os.environ,
+            **self.env,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "IMAGEGEN_TEST_QUEUE": django_settings.TEST_QUEUE,
             "IMAGEGEN_TEST_OVERRIDES": json.dumps(overrides),
@@ -183,12 +194,13 @@ def job_row(job_id: Any) -> GenerationJob:
     return GenerationJob.objects.get(pk=job_id)
 
 
-def drive_to_end(job_id: Any, *, timeout: float = 60.0) -> GenerationJob:
-    """Run the sweeper (as beat would) until the job is finished; return it."""
+def drive_to_end(job_id: Any, *, timeout: float = 60.0, interval: float = 0.25) -> GenerationJob:
+    """Run the sweeper (as beat would, every ``interval`` seconds) until the
+    job is finished; return it."""
 
     def finished() -> GenerationJob | None:
         services.sweep()
         job = job_row(job_id)
         return job if job.status in TERMINAL else None
 
-    return wait_until(finished, timeout=timeout, interval=0.25, what=f"job {job_id} to finish")
+    return wait_until(finished, timeout=timeout, interval=interval, what=f"job {job_id} to finish")
