@@ -65,7 +65,17 @@ class GenerationJob(models.Model):
     completed_via = models.CharField(
         _("outcome learnt by"), max_length=8, choices=Source.choices, blank=True
     )
-    submit_attempts = models.PositiveIntegerField(default=0)
+    # Submission attempts: every request to the provider, answered or not,
+    # counts against SUBMIT_MAX_ATTEMPTS. Those answered with a task and those
+    # whose answer never came (the provider may have accepted and charged
+    # them) are counted apart: each beyond the job's own task is spend
+    # (services.budgets).
+    submit_attempts = models.PositiveIntegerField(_("submission attempts"), default=0)
+    submit_accepted = models.PositiveIntegerField(_("submissions accepted"), default=0)
+    submit_lost = models.PositiveIntegerField(_("submissions without an answer"), default=0)
+    # Set while an attempt waits on the provider; still set when the job is
+    # claimed again, it marks an attempt whose worker died mid-call.
+    submitting_since = models.DateTimeField(null=True, blank=True, editable=False)
     finalize_attempts = models.PositiveIntegerField(default=0)
     # A worker holding the job (submitting or storing) until then; others keep off.
     lease_until = models.DateTimeField(null=True, blank=True)

@@ -2,8 +2,20 @@
 
 ``IMAGEGEN["BUDGETS"]`` holds the limits in ``IMAGEGEN["CURRENCY"]``; a
 missing or ``None`` limit means none. What a job costs is its charged cost,
-else its estimate. Jobs that failed (moderation refusals included) cost
-nothing, nor do jobs canceled or expired before the provider accepted them.
+else its estimate, for the task it holds (or, while queued, the one it is
+about to start). Jobs that failed (moderation refusals included) cost
+nothing for it, nor do jobs canceled or expired before the provider
+accepted them.
+
+On top of that, a job costs its estimate once for every other paid task it
+may have started: each submission whose answer was lost (the provider may
+have accepted and charged it), each task the provider answered after the
+job already had one, and an attempt whose worker died mid-call on a job
+that ended. A lost answer whose task then reports to the job (a callback
+carries its id) is the job's own task and stops counting twice; one whose
+task reports failure counts nothing, like a failed job. See
+docs/reliability.md, "Submission uncertainty".
+
 Days and months follow the site's time zone.
 """
 
@@ -16,14 +28,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import DecimalField, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Case, DecimalField, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import conf
-from ..choices import Status
+from ..choices import TERMINAL, Status
 from ..models import GenerationJob
 
 #: The budget keys, in the order they are checked and shown.
@@ -36,20 +48,46 @@ LIMITS = {
 #: Precision of stored costs (the model fields' decimal places).
 COST_QUANTUM = Decimal("0.0001")
 
-#: The amount a job counts for: what was charged, else what it was estimated at.
-COST = Coalesce(
-    "charged_cost",
-    "estimated_cost",
-    Value(Decimal(0)),
-    output_field=DecimalField(max_digits=12, decimal_places=4),
+_MONEY = DecimalField(max_digits=12, decimal_places=4)
+
+#: Jobs whose own task counts: all but failed ones and those canceled or
+#: expired before the provider accepted them.
+OWN_TASK_COUNTS = ~Q(status=Status.FAILED) & ~Q(
+    status__in=[Status.CANCELED, Status.EXPIRED], provider_task_id__isnull=True
+)
+
+#: Paid tasks a job may have started besides the one it holds: its
+#: submissions that were accepted or never answered, plus an attempt whose
+#: worker died mid-call if the job ended without taking it over, less the
+#: job's own task.
+EXTRA_TASKS = Greatest(
+    F("submit_accepted")
+    + F("submit_lost")
+    + Case(
+        When(Q(submitting_since__isnull=False, status__in=TERMINAL), then=Value(1)),
+        default=Value(0),
+    )
+    - Case(When(provider_task_id__isnull=False, then=Value(1)), default=Value(0)),
+    Value(0),
+    output_field=IntegerField(),
+)
+
+#: The amount a job counts for: its own task at what was charged, else what
+#: it was estimated at; every extra task at the estimate.
+COST = (
+    Case(
+        When(OWN_TASK_COUNTS, then=Coalesce("charged_cost", "estimated_cost", Value(Decimal(0)))),
+        default=Value(Decimal(0)),
+        output_field=_MONEY,
+    )
+    + Coalesce("estimated_cost", Value(Decimal(0)), output_field=_MONEY) * EXTRA_TASKS
 )
 
 
 def counted(queryset: QuerySet[GenerationJob] | None = None) -> QuerySet[GenerationJob]:
     """Jobs that count against budgets and in the cost report."""
     queryset = GenerationJob.objects.all() if queryset is None else queryset
-    never_accepted = Q(status__in=[Status.CANCELED, Status.EXPIRED], provider_task_id__isnull=True)
-    return queryset.exclude(Q(status=Status.FAILED) | never_accepted)
+    return queryset.alias(extra_tasks=EXTRA_TASKS).filter(OWN_TASK_COUNTS | Q(extra_tasks__gt=0))
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,12 @@ from urllib.parse import urljoin
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import conf, scheduling, signals, tokens
 from ..choices import IN_FLIGHT, AspectRatio, Mode, Resolution, Source, Status, TaskStatus
@@ -233,6 +235,15 @@ def submit(job_id: Any) -> str:
     Raises :class:`TransientError` for the task to retry later; permanent
     provider errors fail the job here. Only one worker at a time submits a
     job: the claim takes a lease, so a duplicate submit message is a no-op.
+
+    Every request to the provider is an attempt, answered or not, and counts
+    against ``SUBMIT_MAX_ATTEMPTS``; reaching it fails the job with the
+    cause. An attempt whose answer is lost (the provider may have accepted
+    and charged it) is counted in ``submit_lost``, which budgets count as
+    spend, and the next attempt waits for the accepted task to report
+    (:func:`resubmit_delay`). An attempt still marked in flight when the job
+    is claimed again belongs to a worker that died mid-call: its answer is
+    lost too.
     """
     now = timezone.now()
     lease = timedelta(seconds=conf.get_setting("SUBMIT_LEASE"))
@@ -242,7 +253,6 @@ def submit(job_id: Any) -> str:
         .update(
             lease_until=now + lease,
             next_poll_at=now + lease,
-            submit_attempts=F("submit_attempts") + 1,
             updated_at=now,
         )
     )
@@ -253,6 +263,11 @@ def submit(job_id: Any) -> str:
         expire(job.pk)
         return "expired"
     backend = get_provider(job.provider)
+    if job.submitting_since is not None:
+        message = _("The worker submitting the job stopped before the provider answered.")
+        return _submit_uncertain(job, backend, job.submitting_since, message)
+    if job.submit_attempts >= conf.get_setting("SUBMIT_MAX_ATTEMPTS"):
+        return _give_up(job.pk)
     request = GenerationRequest(
         mode=job.mode,
         prompt=job.prompt,
@@ -267,35 +282,69 @@ def submit(job_id: Any) -> str:
         GenerationJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
             lease_until=now + needed, next_poll_at=now + needed
         )
+    started = _start_attempt(job)
+    if started is None:
+        return "not-claimed"
     try:
         submission = backend.submit(request)
     except OutcomeUnknownError as exc:
-        return _submit_uncertain(job, backend, exc)
+        return _submit_uncertain(job, backend, started, str(exc))
     except PermanentError as exc:
+        _settle(job.pk, started)
         fail(job.pk, exc.code or "SUBMIT_REFUSED", exc.message, from_statuses=[Status.QUEUED])
         return "failed"
     except ProviderError as exc:
+        _settle(job.pk, started)
         return _submit_retry_later(job, exc)
     if submission.result is not None:
-        return _answered(job, submission.task_id, submission.result)
-    return _submitted(job, backend, submission.task_id, request.callback_url is not None)
+        return _answered(job, started, submission.task_id, submission.result)
+    return _submitted(job, backend, started, submission.task_id, request.callback_url is not None)
 
 
-def _answered(job: GenerationJob, task_id: str, state: TaskState) -> str:
+def _start_attempt(job: GenerationJob) -> datetime | None:
+    """Count an attempt and mark it in flight, just before the provider call.
+
+    Returns the mark (the attempt's start), which :func:`_settle` clears with
+    the attempt's outcome; None if the job is no longer this worker's.
+    """
+    now = timezone.now()
+    started = GenerationJob.objects.filter(
+        pk=job.pk, status=Status.QUEUED, submitting_since__isnull=True
+    ).update(submit_attempts=F("submit_attempts") + 1, submitting_since=now, updated_at=now)
+    if not started:
+        return None
+    job.submit_attempts += 1
+    return now
+
+
+def _settle(job_id: Any, started: datetime, counter: str | None = None) -> None:
+    """Record the outcome of the attempt marked ``started``, whatever the
+    job's status now: ``counter`` (``submit_accepted`` or ``submit_lost``)
+    counts it, None is a refusal (no task started). Only once: a worker that
+    found the mark after this one's lease ran out counted it as lost."""
+    changes: dict[str, Any] = {"submitting_since": None}
+    if counter is not None:
+        changes[counter] = F(counter) + 1
+    GenerationJob.objects.filter(pk=job_id, submitting_since=started).update(**changes)
+
+
+def _answered(job: GenerationJob, started: datetime, task_id: str, state: TaskState) -> str:
     """A synchronous provider answered with the finished task: apply it and,
     on success, store the images it sent now, from this worker's memory."""
-    transition(
-        job.pk,
-        [Status.QUEUED],
-        status=Status.SUBMITTED,
-        provider_task_id=task_id,
-        submitted_at=timezone.now(),
-        lease_until=None,
-        next_poll_at=None,
-        error_code="",
-        error_message="",
-    )
-    send_after_commit(signals.job_submitted, job.pk)
+    with transaction.atomic():
+        _settle(job.pk, started, "submit_accepted")
+        transition(
+            job.pk,
+            [Status.QUEUED],
+            status=Status.SUBMITTED,
+            provider_task_id=task_id,
+            submitted_at=timezone.now(),
+            lease_until=None,
+            next_poll_at=None,
+            error_code="",
+            error_message="",
+        )
+        send_after_commit(signals.job_submitted, job.pk)
     outcome = apply_update(job.pk, state, source="submit")
     if outcome == "advanced" and state.status == TaskStatus.SUCCESS:
         from .finalize import finalize
@@ -304,70 +353,128 @@ def _answered(job: GenerationJob, task_id: str, state: TaskState) -> str:
     return outcome
 
 
-def _submitted(job: GenerationJob, backend: Provider, task_id: str, callbacks: bool) -> str:
+def _submitted(
+    job: GenerationJob, backend: Provider, started: datetime, task_id: str, callbacks: bool
+) -> str:
     now = timezone.now()
     expect_callback = callbacks and callbacks_arriving(job.provider, now)
     first = scheduling.first_poll_delay(backend.latency(job.resolution), callbacks=expect_callback)
     check_at, countdown = _plan_poll(now, first, job.deadline_at)
-    moved = transition(
-        job.pk,
-        [Status.QUEUED],
-        status=Status.SUBMITTED,
-        provider_task_id=task_id,
-        submitted_at=now,
-        lease_until=None,
-        next_poll_at=check_at,
-        error_code="",
-        error_message="",
-    )
-    if moved and countdown is not None:
-        _send_poll(job.pk, 0, countdown)
-    if not moved:
-        # A callback (which carries the task id) got here first, or the job was
-        # canceled meanwhile: either way the provider task is accounted for.
-        GenerationJob.objects.filter(pk=job.pk, provider_task_id__isnull=True).update(
-            provider_task_id=task_id
+    with transaction.atomic():
+        _settle(job.pk, started, "submit_accepted")
+        moved = transition(
+            job.pk,
+            [Status.QUEUED],
+            status=Status.SUBMITTED,
+            provider_task_id=task_id,
+            submitted_at=now,
+            lease_until=None,
+            next_poll_at=check_at,
+            error_code="",
+            error_message="",
         )
-        return "superseded"
-    send_after_commit(signals.job_submitted, job.pk)
+        if moved and countdown is not None:
+            _send_poll(job.pk, 0, countdown)
+        if not moved:
+            # A report of a task (which carries its id) got here first, or the
+            # job was canceled meanwhile. A canceled job keeps this task; a job
+            # that has another keeps that one, and this one counts as extra
+            # spend (services.budgets).
+            GenerationJob.objects.filter(pk=job.pk, provider_task_id__isnull=True).update(
+                provider_task_id=task_id
+            )
+            return "superseded"
+        send_after_commit(signals.job_submitted, job.pk)
     return "submitted"
 
 
-def _submit_uncertain(job: GenerationJob, backend: Provider, exc: ProviderError) -> str:
-    """The provider may have accepted the task; no answer came back.
+def resubmit_delay(backend: Provider, resolution: str) -> float:
+    """Seconds a job waits after a submission whose answer was lost before
+    it is submitted again: the upper bound of the provider's latency for the
+    resolution, plus ``CALLBACK_GRACE`` of it.
 
-    Resubmitting now could pay twice. With callbacks on, a task that was
-    accepted will call back (with this job's token) within its latency, so
-    the job waits that long before the sweeper submits again. Without
-    callbacks there is no way to find the task, so it is resubmitted soon.
+    The lost submission may have started a task. With callbacks configured,
+    that task calls back with this job's token within its latency and
+    completes the job: no second paid task. Without callbacks nothing can
+    find it, but waiting still bounds the spend: attempts whose answers are
+    lost (a provider too slow to answer in time, a network dropping
+    answers) come no faster than one per latency, not one per sweep, and a
+    slow provider gets the time to drain before it is asked again.
+    """
+    return scheduling.first_poll_delay(backend.latency(resolution), callbacks=True)
+
+
+def _submit_uncertain(
+    job: GenerationJob, backend: Provider, started: datetime, message: str
+) -> str:
+    """The attempt marked ``started`` may have started a task; no answer came back.
+
+    Resubmitting now could pay twice: the job waits :func:`resubmit_delay`,
+    holding its lease so no duplicate message submits it meanwhile, and the
+    sweeper submits it again after that unless the task reported first.
+    Counted as a lost answer (spend, for budgets). After the last attempt
+    the job fails at once without callbacks (nothing can report the task);
+    with callbacks it waits the same time for the task's callback first.
     """
     now = timezone.now()
-    wait = 0.0
-    if callback_url(job):
-        wait = scheduling.first_poll_delay(backend.latency(job.resolution), callbacks=True)
+    wait = resubmit_delay(backend, job.resolution)
     until = scheduling.clamp(now + scheduling.seconds(wait), job.deadline_at)
-    transition(
-        job.pk,
-        [Status.QUEUED],
-        lease_until=until,
-        next_poll_at=until,
-        error_code="SUBMIT_UNCERTAIN",
-        error_message=str(exc),
-    )
-    logger.warning("Submission of job %s has an unknown outcome: %s", job.pk, exc)
+    with transaction.atomic():
+        _settle(job.pk, started, "submit_lost")
+        moved = transition(
+            job.pk,
+            [Status.QUEUED],
+            lease_until=until,
+            next_poll_at=until,
+            error_code="SUBMIT_UNCERTAIN",
+            error_message=message,
+            updated_at=now,  # when the answer was given up on: the wait counts from then
+        )
+    logger.warning("Submission of job %s has an unknown outcome: %s", job.pk, message)
+    if not moved:
+        return "superseded"  # the task reported (or the job was canceled) meanwhile
+    if job.submit_attempts >= conf.get_setting("SUBMIT_MAX_ATTEMPTS") and not callback_url(job):
+        return _give_up(job.pk)
     return "uncertain"
+
+
+def _give_up(job_id: Any, error: ProviderError | None = None) -> str:
+    """Fail a queued job that used all its submission attempts, naming why:
+    the lost answers if there were any, else the last error."""
+    job = GenerationJob.objects.get(pk=job_id)
+    if job.submit_lost:
+        code, message = "SUBMIT_ANSWERS_LOST", _answers_lost_message(job)
+        if error is not None:
+            message += " " + _("The last attempt failed: %(error)s") % {"error": error.message}
+    elif error is not None:
+        code = error.code or "SUBMIT_FAILED"
+        message = _("Submission failed after %(n)d attempts: %(error)s") % {
+            "n": job.submit_attempts,
+            "error": error.message,
+        }
+    else:
+        code = "SUBMIT_FAILED"
+        message = _("Submission failed after %(n)d attempts.") % {"n": job.submit_attempts}
+    fail(job.pk, code, message, from_statuses=[Status.QUEUED])
+    return "failed"
+
+
+def _answers_lost_message(job: GenerationJob) -> str:
+    lost = job.submit_lost
+    return ngettext(
+        "Gave up after %(attempts)d submission attempts: the provider's answer was lost "
+        "%(n)d time. The provider may have started (and charged for) a task then; it "
+        "counts against the budgets.",
+        "Gave up after %(attempts)d submission attempts: the provider's answers were lost "
+        "%(n)d times. The provider may have started (and charged for) a task each time; "
+        "each counts against the budgets.",
+        lost,
+    ) % {"attempts": job.submit_attempts, "n": lost}
 
 
 def _submit_retry_later(job: GenerationJob, exc: ProviderError) -> str:
     if job.submit_attempts >= conf.get_setting("SUBMIT_MAX_ATTEMPTS"):
-        fail(
-            job.pk,
-            exc.code or "SUBMIT_FAILED",
-            _("Submission failed after %(n)d attempts: %(error)s")
-            % {"n": job.submit_attempts, "error": exc.message},
-            from_statuses=[Status.QUEUED],
-        )
-        return "failed"
+        return _give_up(job.pk, exc)
     transition(
         job.pk, [Status.QUEUED], lease_until=None, error_code=exc.code, error_message=str(exc)
     )
@@ -398,10 +505,17 @@ def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
 
     ``"advanced"`` when the job moved, ``"stale"`` when the report changes
     nothing (a duplicate, an older state, a job already finished).
+
+    A report for a queued job that knows no task yet comes from the task of
+    a submission whose answer was lost (or is not back yet): the job takes
+    that task as its own, so it is counted once, not as a lost answer too.
     """
     task_match = Q(provider_task_id=state.task_id) | Q(provider_task_id__isnull=True)
     base = GenerationJob.objects.filter(task_match, pk=job_id)
     now = timezone.now()
+    callback = _SOURCES[source] == Source.CALLBACK  # polls only ask about a known task
+    if callback and not state.is_terminal and _adopt(job_id, state, now):
+        return "advanced"
     if state.status == TaskStatus.PROCESSING:
         moved = base.filter(status=Status.SUBMITTED).update(
             status=Status.RUNNING, started_at=now, updated_at=now
@@ -443,9 +557,44 @@ def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
             state.error_message,
             from_statuses=[Status.QUEUED, *IN_FLIGHT],
             extra_filter=task_match,
+            task_id=state.task_id,
         )
         return "advanced" if moved else "stale"
     return "stale"
+
+
+def _adopt(job_id: Any, state: TaskState, now: datetime) -> bool:
+    """A queued job that knows no task hears of one still running: it follows
+    that task from now on, polled by its id if its final callback is lost,
+    instead of waiting to be submitted again. True if the job took it."""
+    unknowing = GenerationJob.objects.filter(
+        pk=job_id, status=Status.QUEUED, provider_task_id__isnull=True
+    )
+    job = unknowing.first()
+    if job is None:
+        return False
+    latency = get_provider(job.provider).latency(job.resolution)
+    check_at, countdown = _plan_poll(
+        now, scheduling.first_poll_delay(latency, callbacks=True), job.deadline_at
+    )
+    running = state.status == TaskStatus.PROCESSING
+    with transaction.atomic():
+        moved = unknowing.update(
+            status=Status.RUNNING if running else Status.SUBMITTED,
+            provider_task_id=state.task_id,
+            submitted_at=_from_ms(state.created_at_ms) or now,
+            started_at=now if running else None,
+            lease_until=None,
+            next_poll_at=check_at,
+            error_code="",
+            error_message="",
+            updated_at=now,
+        )
+        if moved and countdown is not None:
+            _send_poll(job_id, job.poll_count, countdown)
+        if moved:
+            send_after_commit(signals.job_submitted, job_id)
+    return bool(moved)
 
 
 def _plan_poll(now: datetime, delay: float, deadline: datetime) -> tuple[datetime, float | None]:
@@ -516,13 +665,21 @@ def fail(
     *,
     from_statuses: Sequence[str],
     extra_filter: Q | None = None,
+    task_id: str | None = None,
 ) -> bool:
-    """Mark a job failed (if it is in ``from_statuses``) and send ``job_failed``."""
+    """Mark a job failed (if it is in ``from_statuses``) and send ``job_failed``.
+
+    ``task_id``: the provider task that failed, recorded on a job that did
+    not know it yet (the task of a submission whose answer was lost): the
+    provider does not charge a failed task, so that attempt stops counting.
+    """
     now = timezone.now()
     qs = GenerationJob.objects.filter(pk=job_id, status__in=list(from_statuses))
     if extra_filter is not None:
         qs = qs.filter(extra_filter)
+    changes = {"provider_task_id": Coalesce("provider_task_id", Value(task_id))} if task_id else {}
     moved = qs.update(
+        **changes,
         status=Status.FAILED,
         error_code=str(code)[:64],
         error_message=str(message)[:2000],
@@ -552,15 +709,36 @@ def cancel(job_id: Any) -> bool:
 
 
 def expire(job_id: Any) -> bool:
-    """Expire a job past its deadline that is still waiting on its provider."""
+    """Expire a job past its deadline that is still waiting on its provider.
+
+    A queued job whose submissions' answers were lost expired waiting to
+    learn whether the provider took it: its message says so.
+    """
     now = timezone.now()
+    code, message = "EXPIRED", _("The provider did not finish before the deadline.")
+    lost = (
+        GenerationJob.objects.filter(pk=job_id, status=Status.QUEUED, submit_lost__gt=0)
+        .values_list("submit_lost", flat=True)
+        .first()
+    )
+    if lost:
+        code = "SUBMIT_ANSWERS_LOST"
+        message = ngettext(
+            "The deadline passed before the provider confirmed the job: its answer was lost "
+            "%(n)d time. The provider may have started (and charged for) a task then; it "
+            "counts against the budgets.",
+            "The deadline passed before the provider confirmed the job: its answers were lost "
+            "%(n)d times. The provider may have started (and charged for) a task each time; "
+            "each counts against the budgets.",
+            lost,
+        ) % {"n": lost}
     moved = (
         GenerationJob.objects.filter(
             pk=job_id, status__in=[Status.QUEUED, *IN_FLIGHT], deadline_at__lte=now
         ).update(
             status=Status.EXPIRED,
-            error_code="EXPIRED",
-            error_message=_("The provider did not finish before the deadline."),
+            error_code=code,
+            error_message=message,
             completed_at=now,
             next_poll_at=None,
             lease_until=None,
