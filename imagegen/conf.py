@@ -67,10 +67,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a queued job waits for its submit task before the sweeper re-enqueues it.
     "SUBMIT_GRACE": 30,
     "SUBMIT_MAX_ATTEMPTS": 5,
-    # Seconds a submitting worker holds a queued job; longer than the provider's
-    # HTTP timeout, so a worker that died mid-submit is replaced only after it
-    # surely gave up.
-    "SUBMIT_LEASE": 120,
+    # Seconds a submitting worker's lease lasts unless renewed: the worker
+    # renews it while the provider call runs (up to the call's timeout), so a
+    # worker that died mid-submit is found this long after its last renewal.
+    "SUBMIT_LEASE": 20,
     # Seconds a finalize worker's lease lasts unless renewed: the worker renews
     # it every quarter of that while it works, so a dead worker's job is
     # handed to another this long after its last renewal.

@@ -3,7 +3,12 @@ the job lifecycle, and the provenance every stored file carries."""
 
 from __future__ import annotations
 
+import threading
+from datetime import timedelta
+
 import pytest
+from django.db import connection
+from django.utils import timezone
 from PIL import Image
 
 from imagegen import provenance, services
@@ -11,6 +16,7 @@ from imagegen.choices import Source, Status
 from imagegen.models import GenerationJob
 from imagegen.storage import get_storage
 
+from .conftest import wait_until
 from .test_services import run_to_end
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
@@ -72,22 +78,31 @@ def test_images_lost_with_their_worker_fail_the_job_readably(openai_settings):
     assert "retry" in job.error_message
 
 
-def test_slow_provider_holds_the_job_for_its_whole_call(openai_settings, settings, monkeypatch):
-    from imagegen.providers import get_provider
-
+@pytest.mark.django_db(transaction=True)
+def test_slow_provider_holds_the_job_for_its_whole_call(openai_settings, settings, sandbox):
+    """A provider call several times as long as ``SUBMIT_LEASE`` keeps the
+    job: the worker renews its lease while the call runs, so a second
+    submission after the first lease would have run out (a duplicate
+    message, the sweeper) is not claimed, and the provider is asked once."""
+    settings.IMAGEGEN = {**openai_settings, "SUBMIT_LEASE": 0.4}
+    job = services.create_job(prompt="a kite [sandbox:latency=3]", provider="openai")
     seen = {}
-    provider = get_provider("openai")
-    original = provider.submit
 
-    def submit(request):
-        seen["lease"] = GenerationJob.objects.get(pk=job.pk).lease_until
-        return original(request)
+    def second_submission():
+        try:
+            first = wait_until(lambda: GenerationJob.objects.get(pk=job.pk).lease_until)
+            wait_until(lambda: timezone.now() > first + timedelta(seconds=0.4))
+            seen["status"] = GenerationJob.objects.get(pk=job.pk).status
+            seen["outcome"] = services.submit(job.pk)
+        finally:
+            connection.close()
 
-    monkeypatch.setattr(provider, "submit", submit)
-    job = services.create_job(prompt="a kite", provider="openai")
-    services.submit(job.pk)
-    held = (seen["lease"] - GenerationJob.objects.get(pk=job.pk).created_at).total_seconds()
-    assert held >= provider.submit_seconds(0) > settings.IMAGEGEN.get("SUBMIT_LEASE", 120)
+    other = threading.Thread(target=second_submission)
+    other.start()
+    assert services.submit(job.pk) == "succeeded"
+    other.join()
+    assert seen == {"status": Status.QUEUED, "outcome": "not-claimed"}
+    assert sandbox.stats()["openai_generations"] == 1
 
 
 def test_every_stored_file_carries_its_provenance(imagegen_settings):

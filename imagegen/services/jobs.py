@@ -26,14 +26,15 @@ from ..models import GenerationJob
 from ..providers import GenerationRequest, Provider, TaskState, get_provider
 from . import budgets
 from .callback_health import callbacks_arriving
+from .leases import Lease
 from .transitions import enqueue, send_after_commit, transition
 
 logger = logging.getLogger("imagegen")
 
 #: How long a claimed poll holds a job before the sweeper may claim it again.
 POLL_LEASE = timedelta(seconds=60)
-#: Seconds a submitting worker's lease outlasts the provider call, for the
-#: database writes that record its answer.
+#: Seconds past the provider call's longest duration that a submitting
+#: worker keeps renewing its lease, for the writes that record the answer.
 SUBMIT_MARGIN = 10
 
 
@@ -276,17 +277,17 @@ def submit(job_id: Any) -> str:
         image_urls=tuple(reference_image_urls(job)),
         callback_url=callback_url(job),
     )
-    needed = timedelta(seconds=backend.submit_seconds(len(request.image_urls)) + SUBMIT_MARGIN)
-    if needed > lease:
-        # A slow (synchronous) provider: hold the job for as long as the call may take.
-        GenerationJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
-            lease_until=now + needed, next_poll_at=now + needed
-        )
     started = _start_attempt(job)
     if started is None:
         return "not-claimed"
+    # Renewed while the call runs, up to the longest it may take: no other
+    # worker submits the job meanwhile, and a worker that dies in the call
+    # loses it SUBMIT_LEASE seconds later (its attempt still marked in flight).
+    holder = {"pk": job.pk, "status": Status.QUEUED, "submitting_since": started}
+    call = backend.submit_seconds(len(request.image_urls)) + SUBMIT_MARGIN
     try:
-        submission = backend.submit(request)
+        with Lease(holder, lease.total_seconds(), limit=call):
+            submission = backend.submit(request)
     except OutcomeUnknownError as exc:
         return _submit_uncertain(job, backend, started, str(exc))
     except PermanentError as exc:
