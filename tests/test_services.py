@@ -19,7 +19,7 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from imagegen import services, tasks, tokens
+from imagegen import conf, services, tasks, tokens
 from imagegen.choices import Status, TaskStatus
 from imagegen.exceptions import FetchError, TransientError
 from imagegen.models import GeneratedImage, GenerationJob
@@ -483,6 +483,35 @@ class TestLeases:
 
     @pytest.mark.django_db(transaction=True)
     def test_a_thread_renews_the_lease_while_the_work_runs(self, imagegen_settings):
+    @pytest.mark.parametrize(
+        ("step", "lease"),
+        [
+            ("submit", "SUBMIT_LEASE"),
+            ("finalize", "FINALIZE_LEASE"),
+        ],
+    )
+    def test_a_step_that_will_retry_is_left_to_its_retry(self, imagegen_settings, step, lease):
+        """A submission or a finalize that fails transiently gives its lease
+        back, for the task's retry (within ``MAX_COUNTDOWN``) to claim the job
+        at once; the sweeper's fallback, in case the retry message is lost,
+        comes a lease after that: never before the backoff ends."""
+        if step == "submit":
+            job = create("x [sandbox:submit-http=503]")
+            before = timezone.now()
+            with pytest.raises(TransientError):
+                services.submit(job.pk)
+        else:
+            job = create("x [sandbox:download=redirect:http://127.0.0.1:9/gone.png]")
+            services.submit(job.pk)
+            poll_until_done(job)
+            before = timezone.now()
+            with pytest.raises(FetchError):
+                services.finalize(job.pk)
+        job.refresh_from_db()
+        assert job.lease_until is None
+        wait = conf.get_setting("MAX_COUNTDOWN") + conf.get_setting(lease)
+        assert job.next_poll_at >= before + timedelta(seconds=wait)
+
         """Renewed from a thread (the claim is committed: autocommit, as in a
         worker) every quarter of its length, and no more once the block ends."""
         job = create()

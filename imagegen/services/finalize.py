@@ -151,8 +151,14 @@ def _owned(job_id: Any, attempt: int):
 
 
 def _release(job_id: Any, attempt: int) -> None:
-    """Give the job back at once so a retry need not wait for the lease to run out."""
-    _owned(job_id, attempt).update(lease_until=None, updated_at=timezone.now())
+    """Give the job back at once so a retry need not wait for the lease to run
+    out. The task retries within ``MAX_COUNTDOWN``; the sweeper comes a lease
+    after that, should the retry message be lost, never before the backoff ends."""
+    now = timezone.now()
+    wait = conf.get_setting("MAX_COUNTDOWN") + conf.get_setting("FINALIZE_LEASE")
+    _owned(job_id, attempt).update(
+        lease_until=None, next_poll_at=now + timedelta(seconds=wait), updated_at=now
+    )
 
 
 def _fail(job: GenerationJob, attempt: int, code: str, message: str) -> None:

@@ -476,8 +476,16 @@ def _answers_lost_message(job: GenerationJob) -> str:
 def _submit_retry_later(job: GenerationJob, exc: ProviderError) -> str:
     if job.submit_attempts >= conf.get_setting("SUBMIT_MAX_ATTEMPTS"):
         return _give_up(job.pk, exc)
+    # The task retries within MAX_COUNTDOWN; the sweeper comes a lease after
+    # that, should the retry message be lost, never before the backoff ends.
+    wait = conf.get_setting("MAX_COUNTDOWN") + conf.get_setting("SUBMIT_LEASE")
     transition(
-        job.pk, [Status.QUEUED], lease_until=None, error_code=exc.code, error_message=str(exc)
+        job.pk,
+        [Status.QUEUED],
+        lease_until=None,
+        next_poll_at=scheduling.clamp(timezone.now() + scheduling.seconds(wait), job.deadline_at),
+        error_code=exc.code,
+        error_message=str(exc),
     )
     raise exc
 
