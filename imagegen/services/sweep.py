@@ -8,7 +8,8 @@ For each it expires, re-sends a lost submission, polls, or resumes a
 finalize whose lease ran out. Claims use ``SELECT ... FOR UPDATE SKIP
 LOCKED`` where the database has it, so two sweepers by mistake stay safe.
 It then re-sends due outbound webhooks the same way
-(:func:`imagegen.webhooks.delivery.resend_due`), and records that it ran
+(:func:`imagegen.webhooks.delivery.resend_due`) and previews whose task was
+lost (:func:`.thumbnails.resend_missing`), and records that it ran
 (:mod:`.health`: the doctor and the job list tell when beat stopped).
 """
 
@@ -25,7 +26,7 @@ from django.utils import timezone
 from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
-from . import health
+from . import health, thumbnails
 from .jobs import POLL_LEASE, expire
 from .transitions import enqueue
 
@@ -71,7 +72,10 @@ def sweep(now: datetime | None = None) -> Counter:
     from ..webhooks.delivery import resend_due
 
     counts["webhooks"] = resend_due(now)
-    health.record(health.SWEEP)
+    # Previews whose task was lost: from the previous sweep's heartbeat to
+    # ``now``, which is then recorded, so the next sweep carries on from it.
+    counts["previews"] = thumbnails.resend_missing(now)
+    health.record(health.SWEEP, now)
     return counts
 
 
