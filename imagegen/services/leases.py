@@ -26,7 +26,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
 from ..models import GenerationJob
@@ -65,7 +65,7 @@ class Lease:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Lease:
-        alias = GenerationJob.objects.filter(**self._claim).db
+        alias = router.db_for_write(GenerationJob)
         if not connections[alias].in_atomic_block:
             self._thread = threading.Thread(
                 target=self._run, args=(alias,), name="imagegen-lease", daemon=True
