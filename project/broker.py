@@ -9,8 +9,8 @@ raises instead of dropping the message; what it lacks for several processes,
 this adds:
 
 - a connection per use (SQLAlchemy's ``NullPool``) instead of a pool, whose
-  connections Celery's prefork children would inherit: a SQLite connection
-  must not cross a fork;
+  connections a forked process would be handed: a SQLite connection must not
+  cross a fork;
 - a 30 s wait for another process's write lock (SQLite's ``timeout``; the
   driver's default is 5 s) before "database is locked";
 - another try when processes opening a new file at once both create its
@@ -25,6 +25,13 @@ this adds:
 
 Other transport options are passed to SQLAlchemy's ``create_engine()``, as
 with kombu's transport.
+
+Run workers on the threads pool (settings.py makes it the default) or solo, not
+prefork: SQLite keeps lock state per process, so a pool process forked while
+the worker's consumer thread held the file's lock (prefork replaces its
+processes when one exits, is killed at a time limit or reaches
+max_tasks_per_child) can never write to the file, and its tasks' messages
+fail with "database is locked".
 """
 
 from __future__ import annotations
@@ -74,9 +81,10 @@ class Channel(sqlalchemy.Channel):
         for _ in range(CREATE_TRIES - 1):
             try:
                 return super()._open()
-            except OperationalError:
-                # "table ... already exists": created by another process since the check.
-                continue
+            except OperationalError as exc:
+                # Created by another process since the check: try again.
+                if "already exists" not in str(exc):
+                    raise
         return super()._open()
 
     def _get_or_create(self, queue: str) -> Any:

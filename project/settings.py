@@ -121,7 +121,12 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_URL = os.environ.get(
     "CELERY_BROKER_URL", f"sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
 )
-if not CELERY_BROKER_URL.startswith("sqlite:"):
+if CELERY_BROKER_URL.startswith("sqlite:"):
+    # SQLite keeps its lock state per process, and a process forked while another
+    # thread of its parent held the file's lock can never write to it: prefork
+    # forks replacement pool processes while the worker polls the broker.
+    CELERY_WORKER_POOL = "threads"
+else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -1,15 +1,14 @@
 """The example site's embedded broker: kombu's SQLAlchemy transport on a
 SQLite file under the site's VAR_DIR, as project/broker.py hardens it
-(project/settings.py's default, no server).
+(project/settings.py's default, no server), with workers on the threads pool.
 
 The soak runs all the real processes of the example site, from a copy of
 project/ in a temporary folder so that its defaults (VAR_DIR = BASE_DIR/var)
-are the ones exercised, started at once on a new broker file: a prefork worker
-(concurrency 2, its children replaced every 40 tasks, so some are forked after
-the parent opened the broker), a second worker on the threads pool
-(concurrency 4), beat sending imagegen's sweeper every second, and three
-publisher processes of two threads each sending 600 tasks, every fifth a relay
-that publishes from inside a worker (720 messages).
+are the ones exercised, started at once on a new broker file: two workers on
+the site's default pool (threads; concurrency 2 and 4), beat sending imagegen's
+sweeper every second, and three publisher processes of two threads each
+sending 600 tasks, every fifth a relay that publishes from inside a worker
+(720 messages).
 
 Delivery on this transport is exactly once while the broker answers: a message
 is claimed inside one SQLite write transaction (BEGIN IMMEDIATE), so two
@@ -19,12 +18,14 @@ error in the logs.) So every task is recorded exactly once, and the sweeps run
 equal the sweeps beat sent, less at most one that beat may have logged but not
 sent when it was stopped.
 
-The other tests reproduce, with bare kombu connections, the faults of kombu's
-own transports that project/broker.py exists for, and show that it has none.
+The other tests reproduce the faults that project/broker.py and the threads
+pool exist for, with bare kombu connections and SQLite, and show that the
+example site's broker has none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -33,6 +34,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -147,12 +149,13 @@ def test_the_sqlite_broker_survives_workers_beat_and_publishers(site: Site) -> N
 
     worker = ["-m", "celery", "-A", "project", "worker", "-l", "INFO"]
     worker += ["-I", "tests.embedded_broker_tasks"]
-    site.start("prefork", *worker, "-n", "prefork@%h", "-c", "2", "--max-tasks-per-child", "40")
-    site.start("threads", *worker, "-n", "threads@%h", "-P", "threads", "-c", "4")
+    site.start("worker-1", *worker, "-n", "worker-1@%h", "-c", "2")
+    site.start("worker-2", *worker, "-n", "worker-2@%h", "-c", "4")
     site.start("beat", "-m", "celery", "-A", "project", "beat", "-l", "INFO")
-    for name in ("prefork", "threads"):
+    for name, concurrency in (("worker-1", 2), ("worker-2", 4)):
         wait_until(lambda name=name: " ready." in site.log(name), timeout=60, what=name)
         assert f"Connected to sqlite:///{site.var}/celery-broker.sqlite3" in site.log(name)
+        assert f"concurrency: {concurrency} (thread)" in site.log(name)
 
     publishers = [f"publisher-{i}" for i in range(PUBLISHERS)]
     for name in publishers:
@@ -173,7 +176,7 @@ def test_the_sqlite_broker_survives_workers_beat_and_publishers(site: Site) -> N
     def sweeps_run() -> int:
         return sum(
             len(re.findall(r"Task imagegen\.sweep\[[^]]+\] succeeded", site.log(name)))
-            for name in ("prefork", "threads")
+            for name in ("worker-1", "worker-2")
         )
 
     wait_until(lambda: sweeps_run() >= sent - 1, timeout=30, what="beat's sweeps consumed")
@@ -182,9 +185,9 @@ def test_the_sqlite_broker_survives_workers_beat_and_publishers(site: Site) -> N
     # Delivered messages are deleted: nothing is left once all are consumed.
     assert site.broker("SELECT count(*) FROM kombu_message") == 0
 
-    assert [site.processes[name].poll() for name in ("prefork", "threads")] == [None, None]
-    assert site.stop("prefork") == 0
-    assert site.stop("threads") == 0
+    assert [site.processes[name].poll() for name in ("worker-1", "worker-2")] == [None, None]
+    assert site.stop("worker-1") == 0
+    assert site.stop("worker-2") == 0
     for name in site.processes:
         assert not FAILURES.search(site.log(name)), site.log(name)
 
@@ -301,6 +304,55 @@ def test_a_forked_process_gets_sqlite_connections_of_its_own(
         process.join(timeout=30)
     assert process.exitcode == 0
     assert bool(same.value) is shared
+
+
+@pytest.mark.parametrize("locked", [True, False])
+def test_a_process_forked_while_its_parent_holds_the_lock_cannot_write(
+    tmp_path: Path, locked: bool
+) -> None:
+    """Why the example site's workers run threads, not prefork: SQLite keeps
+    lock state per process, so a process forked while another thread of its
+    parent held the broker file's write lock (as a prefork worker's consumer
+    thread does while it polls, when a pool process is replaced) fails every
+    write with "database is locked", even after the parent released the lock;
+    forked while the parent held none, it writes."""
+    fork = multiprocessing.get_context("fork")
+    with _connection(HARDENED, tmp_path) as connection:
+        connection.SimpleQueue("soak")  # creates the file's tables
+    holding, forked, released = threading.Event(), threading.Event(), fork.Event()
+    outcome = fork.Queue()
+
+    def parent_thread() -> None:
+        with contextlib.closing(
+            sqlite3.connect(tmp_path / "broker.sqlite3", isolation_level=None)
+        ) as db:
+            if locked:
+                db.execute("BEGIN IMMEDIATE")
+            holding.set()
+            forked.wait(timeout=30)
+            if locked:
+                db.execute("COMMIT")
+
+    def child() -> None:
+        released.wait(timeout=30)
+        try:
+            with contextlib.closing(sqlite3.connect(tmp_path / "broker.sqlite3", timeout=1)) as db:
+                db.execute("INSERT INTO kombu_queue (name) VALUES ('child')")
+                db.commit()
+            outcome.put("written")
+        except sqlite3.OperationalError as exc:
+            outcome.put(str(exc))
+
+    thread = threading.Thread(target=parent_thread)
+    thread.start()
+    holding.wait(timeout=30)
+    process = fork.Process(target=child)
+    process.start()
+    forked.set()
+    thread.join(timeout=30)
+    released.set()
+    process.join(timeout=60)
+    assert outcome.get(timeout=5) == ("database is locked" if locked else "written")
 
 
 def _produce(kind: str, folder: Path, start: Any, prefix: str, count: int, size: int) -> None:
