@@ -483,8 +483,6 @@ class TestLeases:
             with pytest.raises(LeaseLostError):
                 lease.check()
 
-    @pytest.mark.django_db(transaction=True)
-    def test_a_thread_renews_the_lease_while_the_work_runs(self, imagegen_settings):
     @pytest.mark.parametrize(
         ("step", "lease"),
         [
@@ -514,6 +512,8 @@ class TestLeases:
         wait = conf.get_setting("MAX_COUNTDOWN") + conf.get_setting(lease)
         assert job.next_poll_at >= before + timedelta(seconds=wait)
 
+    @pytest.mark.django_db(transaction=True)
+    def test_a_thread_renews_the_lease_while_the_work_runs(self, imagegen_settings):
         """Renewed from a thread (the claim is committed: autocommit, as in a
         worker) every quarter of its length, and no more once the block ends."""
         job = create()
