@@ -3,12 +3,8 @@
 import os
 
 from celery import Celery
-from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-# The example site's embedded broker: a broker URL sqlite:///<file> (the default
-# in settings.py) selects project/broker.py's transport, imported only then.
-TRANSPORT_ALIASES.setdefault("sqlite", "project.broker:Transport")
 
 app = Celery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -114,14 +114,14 @@ if os.environ.get("IMAGEGEN_S3_BUCKET"):
     }
 
 # Celery: by default a broker kept in a SQLite file under VAR_DIR, no server
-# (sqlite:// is project/broker.py's transport, named so in celery.py); Redis or
-# RabbitMQ through the URL. SQLite creates the file but not its folder (nor the
-# database's, also there).
+# (imagegen.sqlite_broker); Redis or RabbitMQ through the URL. SQLite creates the
+# file but not its folder (nor the database's, also there).
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_URL = os.environ.get(
     "CELERY_BROKER_URL", f"sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
 )
 if CELERY_BROKER_URL.startswith("sqlite:"):
+    CELERY_BROKER_TRANSPORT = "imagegen.sqlite_broker:Transport"
     # SQLite keeps its lock state per process, and a process forked while another
     # thread of its parent held the file's lock can never write to it: prefork
     # forks replacement pool processes while the worker polls the broker.

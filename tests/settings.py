@@ -66,6 +66,9 @@ BROKERS = {
 }
 TEST_BROKER = os.environ.get("IMAGEGEN_TEST_BROKER", "redis")
 CELERY_BROKER_URL = BROKERS[TEST_BROKER]
+# The example site's SQLite broker (its default) is not the one the tests use.
+CELERY_BROKER_TRANSPORT = None
+CELERY_WORKER_POOL = "prefork"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # A queue of this run's own, so two test runs on one broker (CI's two passes, a
 # developer's second terminal) never consume each other's messages. Worker

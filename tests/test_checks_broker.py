@@ -157,3 +157,31 @@ def test_countdowns_read_django_settings_through_the_app(settings, visibility, e
     namespace) on a Redis broker."""
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility}
     assert ("imagegen.E009" in ids()) is error
+
+
+SQLITE = "imagegen.sqlite_broker:Transport"
+
+
+@pytest.mark.parametrize(
+    ("url", "transport", "pool", "expected"),
+    [
+        ("sqlite:////tmp/b.sqlite3", SQLITE, "threads", set()),
+        ("sqlite:////tmp/b.sqlite3", SQLITE, "solo", set()),
+        ("sqlite:////tmp/b.sqlite3", SQLITE, "prefork", {"imagegen.W007"}),
+        ("redis://localhost:6379/0", SQLITE, "threads", {"imagegen.E024"}),
+        ("amqp://localhost//", SQLITE, "threads", {"imagegen.E024"}),
+        ("sqla+sqlite:////tmp/b.sqlite3", SQLITE, "threads", {"imagegen.E024"}),
+        ("sqlite:////tmp/b.sqlite3", None, "threads", {"imagegen.E024"}),
+        ("sqla+sqlite:////tmp/b.sqlite3", None, "prefork", set()),
+        ("redis://localhost:6379/0", None, "prefork", set()),
+    ],
+)
+def test_sqlite_broker_goes_with_its_url_and_a_pool_that_never_forks(
+    celery_apps, url, transport, pool, expected
+):
+    """Family: imagegen's SQLite transport with its own URL and each pool that
+    never forks (quiet) or forks (W007); that transport with every other URL
+    (Redis, RabbitMQ, kombu's own sqla+sqlite: E024); a sqlite:/// URL without
+    it (E024); other brokers without it (quiet)."""
+    celery_apps(broker_url=url, broker_transport=transport, worker_pool=pool)
+    assert ids() & {"imagegen.E024", "imagegen.W007"} == expected

@@ -24,6 +24,7 @@ from celery.schedules import crontab, schedule
 from django.core import checks
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.urls import reverse
 from django.utils import timezone
@@ -102,7 +103,9 @@ def test_a_real_settings_error_is_a_fail_line(settings: Any) -> None:
 @pytest.mark.django_db
 def test_database_ok_then_an_unapplied_migration_fails() -> None:
     assert check_database().level == OK
-    MigrationRecorder(connection).record_unapplied("imagegen", "0005_heartbeats")
+    # The latest one: a plan towards applied leaves never looks at their ancestors.
+    latest = MigrationLoader(connection).graph.leaf_nodes("imagegen")[0]
+    MigrationRecorder(connection).record_unapplied(*latest)
     finding = check_database()
     assert finding.failed
     assert "1 migration(s) not applied: run `manage.py migrate`" in finding.text
@@ -286,6 +289,38 @@ def test_sweeper_problems(last: Any, entry: Any, worker_ok: bool, expected: list
     assert finding.failed
     for words in expected:
         assert words in finding.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("first_run_after", "worker_ok", "level"),
+    [(3, True, OK), (None, True, FAIL), (3, False, FAIL)],
+    ids=["runs-while-waiting", "never-runs", "no-worker-no-wait"],
+)
+def test_a_sweeper_that_never_ran_gets_one_interval_to_run(
+    monkeypatch: pytest.MonkeyPatch, first_run_after: Any, worker_ok: bool, level: str
+) -> None:
+    """Family: beat just started and its first sweep comes while the doctor
+    waits (OK); it never comes within the wait (FAIL, "never ran"); no worker
+    runs sweeps, so there is nothing to wait for (FAIL at once). The heartbeat
+    appears on the Nth read, so the test does not depend on timing."""
+    reads = []
+    real = health.last_seen
+
+    def last_seen(*names: str) -> dict:
+        reads.append(names)
+        if first_run_after is not None and len(reads) >= first_run_after:
+            health.record(health.SWEEP, timezone.now())
+        return real(*names)
+
+    monkeypatch.setattr(health, "last_seen", last_seen)
+    app = app_with({"task": "imagegen.sweep", "schedule": 0.3})
+    finding = check_sweeper(app, worker_ok=worker_ok, timeout=10)
+    assert finding.level == level
+    if level == FAIL:
+        assert "never ran" in finding.text
+    if not worker_ok:
+        assert len(reads) == 1
 
 
 # --- callbacks -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The example site's embedded broker: kombu's SQLAlchemy transport on a
-SQLite file under the site's VAR_DIR, as project/broker.py hardens it
+SQLite file under the site's VAR_DIR, as imagegen/sqlite_broker.py hardens it
 (project/settings.py's default, no server), with workers on the threads pool.
 
 The soak runs all the real processes of the example site, from a copy of
@@ -18,7 +18,7 @@ error in the logs.) So every task is recorded exactly once, and the sweeps run
 equal the sweeps beat sent, less at most one that beat may have logged but not
 sent when it was stopped.
 
-The other tests reproduce the faults that project/broker.py and the threads
+The other tests reproduce the faults that imagegen/sqlite_broker.py and the threads
 pool exist for, with bare kombu connections and SQLite, and show that the
 example site's broker has none.
 """
@@ -45,7 +45,7 @@ from typing import Any
 import pytest
 from kombu import Connection
 
-from project.broker import Transport
+from imagegen.sqlite_broker import Transport
 
 from .conftest import wait_until
 
@@ -202,7 +202,7 @@ def test_the_sqlite_broker_survives_workers_beat_and_publishers(site: Site) -> N
     assert list(site.cwd.iterdir()) == []
 
 
-#: project/broker.py; kombu's SQLAlchemy transport as is; kombu's file-system transport.
+#: imagegen/sqlite_broker.py; kombu's SQLAlchemy transport as is; kombu's file-system transport.
 HARDENED, KOMBU_SQLA, FILESYSTEM = "hardened", "kombu-sqla", "filesystem"
 
 
@@ -253,7 +253,7 @@ def test_processes_opening_a_new_broker_file_at_once(
     """Six processes open a new broker file at the same moment, ten times: on
     kombu's SQLAlchemy transport some fail creating its tables or its queue's
     row (a worker failing so stops with "Unrecoverable error: IntegrityError");
-    on project/broker.py none fails and every message arrives."""
+    on imagegen/sqlite_broker.py none fails and every message arrives."""
     errors = multiprocessing.get_context("fork").Queue()
     failures: list[str] = []
     for trial in range(10):
@@ -268,7 +268,9 @@ def test_processes_opening_a_new_broker_file_at_once(
                 queue = connection.SimpleQueue("soak")
                 assert len({queue.get(timeout=5).payload["key"] for _ in range(6)}) == 6
     if fails:
-        assert failures, "kombu's transport no longer fails: project/broker.py's retries may go"
+        assert failures, (
+            "kombu's transport no longer fails: imagegen/sqlite_broker.py's retries may go"
+        )
         assert all(
             "IntegrityError" in failure or "already exists" in failure for failure in failures
         ), failures
@@ -289,7 +291,7 @@ def test_a_forked_process_gets_sqlite_connections_of_its_own(
     """A prefork worker forks pool processes after it opened the broker (it
     replaces them), and a SQLite connection must not cross a fork: kombu's
     transport pools connections, so a forked process is handed its parent's;
-    project/broker.py opens one per use."""
+    imagegen/sqlite_broker.py opens one per use."""
     fork = multiprocessing.get_context("fork")
     same = fork.Value("b", 0)
     with _connection(kind, tmp_path) as connection:
@@ -400,7 +402,7 @@ def test_consumers_reading_while_producers_write(
     file-system transport, the example site's broker before, hands a consumer a
     file still being written, and the consumer fails with JSONDecodeError (a
     Celery worker so fails with "Unrecoverable error: JSONDecodeError" and
-    stops); on project/broker.py every message arrives exactly once."""
+    stops); on imagegen/sqlite_broker.py every message arrives exactly once."""
     fork = multiprocessing.get_context("fork")
     total = 3 * count
     done, results = fork.Value("i", 0), fork.Queue()

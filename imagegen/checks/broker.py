@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery, current_app
-from django.core.checks import CheckMessage, Error
+from django.core.checks import CheckMessage, Error, Warning
 
 from .. import conf
 from .values import non_negative_number
@@ -46,7 +46,52 @@ def check() -> list[CheckMessage]:
                 id="imagegen.E018",
             )
         ]
-    return _check_countdowns(app, _first_url(app.conf.broker_read_url))
+    url = _first_url(app.conf.broker_read_url)
+    return _check_sqlite_broker(app, url) + _check_countdowns(app, url)
+
+
+#: imagegen's development broker (imagegen/sqlite_broker.py), as settings name it.
+SQLITE_TRANSPORT = "imagegen.sqlite_broker:Transport"
+
+
+def _check_sqlite_broker(app: Celery, url: str) -> list[CheckMessage]:
+    """imagegen's SQLite broker takes a ``sqlite:///`` URL and no other, and
+    workers that never fork (docs/install.md)."""
+    transport = app.conf.broker_transport
+    chosen = transport == SQLITE_TRANSPORT or getattr(transport, "__module__", "") == (
+        "imagegen.sqlite_broker"
+    )
+    sqlite_url = urlsplit(url).scheme == "sqlite"
+    if chosen and not sqlite_url:
+        return [
+            Error(
+                f"CELERY_BROKER_TRANSPORT is imagegen's SQLite broker, but the broker URL is "
+                f"{urlsplit(url).scheme or 'not'} a sqlite:/// URL.",
+                hint="Set CELERY_BROKER_TRANSPORT only together with a sqlite:/// broker URL: "
+                "remove it when switching to Redis or RabbitMQ.",
+                id="imagegen.E024",
+            )
+        ]
+    if sqlite_url and not chosen:
+        return [
+            Error(
+                "The broker URL is sqlite:///, which kombu has no transport for.",
+                hint=f"Add CELERY_BROKER_TRANSPORT = {SQLITE_TRANSPORT!r} (and the sqlalchemy "
+                "extra), or use sqla+sqlite:/// for kombu's own SQLAlchemy transport.",
+                id="imagegen.E024",
+            )
+        ]
+    if chosen and app.conf.worker_pool not in ("threads", "solo"):
+        return [
+            Warning(
+                f"Celery workers use the {app.conf.worker_pool!r} pool on imagegen's SQLite "
+                "broker: a process forked while its parent held the file's lock can never "
+                "write to it, and its tasks' messages are lost.",
+                hint='Set CELERY_WORKER_POOL = "threads".',
+                id="imagegen.W007",
+            )
+        ]
+    return []
 
 
 def app_for_requests() -> Celery:

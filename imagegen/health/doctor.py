@@ -41,7 +41,7 @@ def run_doctor(timeout: float = DEFAULT_TIMEOUT) -> Iterator[Finding]:
     else:
         worker = check_worker(app, timeout, reachable=not broker.failed)
         yield worker
-        yield check_sweeper(app, worker_ok=worker.level == OK)
+        yield check_sweeper(app, worker_ok=worker.level == OK, timeout=timeout)
     yield check_callbacks(timeout)
     yield check_storage(timeout)
     yield from check_providers(timeout)

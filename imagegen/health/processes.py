@@ -102,12 +102,18 @@ def check_worker(app: Celery | None, timeout: float, *, reachable: bool) -> Find
     )
 
 
-def check_sweeper(app: Celery | None, *, worker_ok: bool) -> Finding:
-    """The sweeper's last run is recent enough for beat's schedule."""
+def check_sweeper(app: Celery | None, *, worker_ok: bool, timeout: float = 0.0) -> Finding:
+    """The sweeper's last run is recent enough for beat's schedule. One that
+    never ran yet gets up to ``timeout`` seconds (or beat's interval, when
+    shorter and known) to run a first time: beat sends the first sweep one
+    interval after it starts, and the doctor is often run right after."""
+    interval = sweep_interval(app)
+    if worker_ok and health.last_seen(health.SWEEP).get(health.SWEEP) is None:
+        first_run = min(timeout, interval + 2.0) if interval else timeout
+        _wait(lambda: health.last_seen(health.SWEEP).get(health.SWEEP) is not None, first_run)
     now = timezone.now()
     seen = health.last_seen(health.SWEEP).get(health.SWEEP)
     silence = sweep_silence(app)
-    interval = sweep_interval(app)
     cadence = f"; beat's schedule runs it every {interval:g} s" if interval else ""
     if seen is not None and seen >= now - silence:
         ago = duration((now - seen).total_seconds())

@@ -1,8 +1,14 @@
-"""The example site's embedded Celery broker: kombu's SQLAlchemy transport on a
-SQLite file, made safe for the several processes of a site on one machine.
+"""A Celery broker in a SQLite file, for development: no server to run.
 
-Selected by a broker URL ``sqlite:///<file>`` (project/celery.py names it so),
-or by ``CELERY_BROKER_TRANSPORT = "project.broker:Transport"``. kombu's transport
+kombu's SQLAlchemy transport on a SQLite file, made safe for the several
+processes of a site on one machine (web server, worker, beat, commands). The
+example site and docs/install.md select it with::
+
+    CELERY_BROKER_URL = "sqlite:///path/to/celery-broker.sqlite3"
+    CELERY_BROKER_TRANSPORT = "imagegen.sqlite_broker:Transport"
+    CELERY_WORKER_POOL = "threads"
+
+It needs the ``sqlalchemy`` extra. kombu's transport
 claims each message in one SQLite write transaction (BEGIN IMMEDIATE), so two
 consumers never take the same one, and since kombu 5.7 a publish that fails
 raises instead of dropping the message; what it lacks for several processes,
@@ -26,7 +32,7 @@ this adds:
 Other transport options are passed to SQLAlchemy's ``create_engine()``, as
 with kombu's transport.
 
-Run workers on the threads pool (settings.py makes it the default) or solo, not
+Run workers on the threads pool (``CELERY_WORKER_POOL``) or solo, not
 prefork: SQLite keeps lock state per process, so a pool process forked while
 the worker's consumer thread held the file's lock (prefork replaces its
 processes when one exits, is killed at a time limit or reaches
