@@ -311,6 +311,25 @@ class TestDiscard:
         assert not get_storage().exists(preview)
         assert not get_storage().exists(image.file.name)
 
+    def test_discard_deletes_a_preview_that_no_row_names(
+        self, editor, django_capture_on_commit_callbacks
+    ):
+        """A preview task that wrote its file and died before recording it
+        leaves a file only its name ties to the image: discard deletes it."""
+        from django.core.files.base import ContentFile
+
+        from imagegen.services.thumbnails import thumbnail_name
+
+        job = make_job(editor)
+        image = make_image(job, size=(500, 500))
+        stored = image.file.name
+        orphan = get_storage().save(thumbnail_name(stored), ContentFile(b"webp"))
+        assert image.thumbnail.name == ""
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.reviews.discard(image, user=editor) is True
+        assert not get_storage().exists(orphan)
+        assert not get_storage().exists(stored)
+
     def test_discard_twice_is_idempotent(
         self, logged_in, image, act, django_capture_on_commit_callbacks
     ):

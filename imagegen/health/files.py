@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 
 from .. import conf
+from ..fetching import redact_url
 from ..storage import get_storage, storage_alias
 from .findings import FAIL, OK, WARN, Finding, brief
 
@@ -59,7 +60,7 @@ def _read_and_fetch(
         url = storage.url(name)
     except Exception as exc:
         return Finding(CHECK, FAIL, f"{where} gives no URL for {name}: {brief(exc)}.")
-    shown = url.split("?", 1)[0]  # a signed URL's query string is a credential
+    shown = redact_url(url)  # a signed URL's query string is a credential
     fix = "check MEDIA_URL or the storage's URL options"
     if not urlsplit(url).scheme:
         base = conf.get_setting("CALLBACK_BASE_URL")
@@ -72,7 +73,7 @@ def _read_and_fetch(
             )
         parts = urlsplit(base)
         url = urljoin(f"{parts.scheme}://{parts.netloc}/", url)
-        shown = url.split("?", 1)[0]
+        shown = redact_url(url)
         fix = f"is the site running at {parts.scheme}://{parts.netloc}? Else {fix}"
     try:
         with httpx.Client(trust_env=False, timeout=timeout, follow_redirects=True) as client:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ..choices import ReviewStatus
 from ..models import GeneratedImage
 from ..storage import get_storage
+from .thumbnails import thumbnail_name
 
 logger = logging.getLogger("imagegen")
 
@@ -34,6 +35,11 @@ def discard(image: GeneratedImage, *, user: Any = None) -> bool:
             .first()
         )
         names = [name for name in stored or () if name]
+        if stored and stored[0]:
+            # A preview written by a run that died before recording it is
+            # named after the file: delete it too, or it is left to nobody.
+            names.append(thumbnail_name(stored[0]))
+        names = list(dict.fromkeys(names))
         moved = _review(
             image,
             ReviewStatus.DISCARDED,
