@@ -45,7 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .common import ROOT, free_port, start_sandbox, start_web, table
+from .common import ROOT, free_port, start_web, table, wait_for_port
 
 BROKERS = {
     "redis": "redis://127.0.0.1:6379/12",
@@ -234,7 +234,16 @@ def run_round(args: argparse.Namespace) -> int:
     settings_rows = _settings_rows(args, broker, conf)
     print(table(["setting", "value"], settings_rows), flush=True)
 
-    sandbox = start_sandbox(sandbox_port, "--latency", LATENCY, env=env)
+    with open(run_dir / "sandbox.log", "ab") as out:
+        # Its log holds the tracebacks of answers whose reader was killed.
+        command = [sys.executable, "-m", "imagegen.sandbox", "--port", str(sandbox_port)]
+        sandbox = subprocess.Popen(
+            [*command, "--latency", LATENCY],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_port(sandbox_port)
     web = start_web(web_port, env)
     workers = [
         Host(
@@ -266,7 +275,7 @@ def run_round(args: argparse.Namespace) -> int:
     kinds = _kinds(args.jobs, rng)
     tag = f"{broker[0]}{int(time.time()) % 100000}"
     try:
-        jobs, kills, started = _chaos(args, rng, kinds, tag, workers, beat)
+        jobs, kills, started = _chaos(args, rng, kinds, tag, workers, beat, run_dir / "kills.log")
         settled = _settle(jobs, started + args.duration + args.settle)
         settle_time = time.monotonic() - (started + args.duration)
         folders_after_terminal = _attempt_folders(run_dir)
@@ -322,6 +331,8 @@ def _settings_rows(args: argparse.Namespace, broker: str, conf: Any) -> list[tup
     visibility = (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}).get(
         "visibility_timeout", "-"
     )
+    if broker == "rabbitmq":
+        visibility = "none (RabbitMQ re-queues a dead consumer's messages at once)"
     mix = ", ".join(f"{k.name} {k.weight}" for k in KINDS)
     return [
         ("broker", f"{broker} ({settings.CELERY_BROKER_URL.split('@')[-1]})"),
@@ -357,10 +368,17 @@ def _chaos(
     tag: str,
     workers: list[Host],
     beat: Host,
+    log: Path,
 ) -> tuple[list[str], Counter, float]:
-    """Create the jobs and kill processes for ``args.duration`` seconds.
-    Returns the job ids, the kills made, and when it began (monotonic)."""
+    """Create the jobs and kill processes for ``args.duration`` seconds
+    (each kill written to ``log``). Returns the job ids, the kills made, and
+    when it began (monotonic)."""
     from imagegen import services
+
+    def killed(what: str, host: Host, pid: int) -> None:
+        kills[what] += 1
+        with open(log, "a") as out:
+            out.write(f"{time.strftime('%H:%M:%S')} {what} {host.name} pid {pid}\n")
 
     started = time.monotonic()
     end = started + args.duration
@@ -383,7 +401,7 @@ def _chaos(
         if now >= beat_kill and beat.alive():
             os.kill(beat.process.pid, signal.SIGKILL)
             beat.process.wait()
-            kills["beat"] += 1
+            killed("beat", beat, beat.process.pid)
             restarts.append((now + 5, beat))
             beat_kill = float("inf")
         if now >= next_kill and now < end:
@@ -399,10 +417,10 @@ def _chaos(
                 else:
                     if pid == host.process.pid:
                         host.process.wait()
-                        kills["worker main process"] += 1
+                        killed("worker main process", host, pid)
                         restarts.append((now + 1, host))
                     else:
-                        kills["pool process"] += 1
+                        killed("pool process", host, pid)
         time.sleep(0.05)
     for _when, host in restarts:  # the kills are over: everything runs again
         host.start()
