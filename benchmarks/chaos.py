@@ -694,6 +694,14 @@ def _report(
         )
     else:
         latency = "no succeeded job"
+    retaken = [
+        (rows[j].completed_at - rows[j].provider_completed_at).total_seconds()
+        for j in succeeded
+        if rows[j].finalize_attempts > 1 and rows[j].provider_completed_at
+    ]
+    takeovers = f"{len(retaken)} jobs" + (
+        f", provider finished -> stored max {max(retaken):.1f} s" if retaken else ""
+    )
     check(
         "settled before the deadline (all terminal, every preview made)",
         settled,
@@ -713,6 +721,7 @@ def _report(
             [
                 ("kills", ", ".join(f"{k} {n}" for k, n in sorted(kills.items())) or "none"),
                 ("provider finished -> stored", latency),
+                ("finalize taken over (attempts > 1)", takeovers),
                 ("provider tasks", f"{sum(len(t) for t in tasks.values())} for {len(jobs)} jobs"),
                 ("polls", str(sum(job.poll_count for job in rows.values()))),
             ],
