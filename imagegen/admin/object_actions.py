@@ -39,9 +39,15 @@ class ObjectActionsMixin:
         """What a change-page template needs to draw the button for ``action``."""
         return {"name": action, "label": label, "url": self.object_action_url(obj, action), **extra}
 
+    def object_action_func(self: Any, action: str) -> Any:
+        """The function of list action ``action``: Django 6.1's ``get_action``
+        gives an ``Action`` (indexing it is deprecated), 5.2's a tuple."""
+        found = self.get_action(action)
+        return found.func if hasattr(found, "func") else found[0]
+
     def object_action_allowed(self: Any, request: HttpRequest, action: str) -> bool:
         """Whether ``request.user`` has the permissions the action declares."""
-        func = self.get_action(action)[0]
+        func = self.object_action_func(action)
         needed = getattr(func, "allowed_permissions", ())
         return all(getattr(self, f"has_{p}_permission")(request) for p in needed)
 
@@ -55,7 +61,7 @@ class ObjectActionsMixin:
         obj = self.get_object(request, object_id)
         if obj is None:
             raise Http404
-        func = self.get_action(action)[0]
+        func = self.object_action_func(action)
         response = func(self, request, self.get_queryset(request).filter(pk=obj.pk))
         if response is not None:
             return response
