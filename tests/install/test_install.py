@@ -54,12 +54,13 @@ def port_open(port: int) -> bool:
 
 @pytest.fixture
 def reader(tmp_path: Path, dists: Any) -> Iterator[tuple[Terminal, Processes]]:
-    """A terminal in an empty folder holding the wheel, whose ``python`` is the
-    interpreter under test, and the processes it will start."""
+    """A terminal in an empty folder holding the wheel, whose ``python`` and
+    ``python3`` are the interpreter under test, and the processes it will start."""
     python = os.environ.get("IMAGEGEN_INSTALL_PYTHON") or sys.executable
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(shutil.which(python) or python)
+    for name in ("python", "python3"):
+        (bin_dir / name).symlink_to(shutil.which(python) or python)
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy2(dists.wheel, home / dists.wheel.name)
