@@ -61,6 +61,22 @@ class TestCeleryApp:
         assert messages and "No Celery app" in messages[0].msg
         assert "__init__.py" in messages[0].hint
 
+    @pytest.mark.parametrize(
+        ("module", "hint"),
+        [
+            ("project.settings", "project/celery.py exists but nothing imports it"),
+            ("tests.settings", "Create the app in tests/celery.py (Celery('tests')"),
+            ("settings", "Create the app in <project>/celery.py"),
+            ("", "Create the app in <project>/celery.py"),
+        ],
+    )
+    def test_no_app_hint_names_the_project(self, celery_apps, settings, module, hint):
+        """Family: the settings' package has a celery.py nobody imports; has
+        none; the settings module is top-level; unknown."""
+        settings.SETTINGS_MODULE = module
+        (message,) = [m for m in check_settings() if m.id == "imagegen.E017"]
+        assert hint in message.hint
+
     def test_app_current_only_here_is_an_error(self, celery_apps):
         celery_apps(default=False, broker_url="redis://localhost:6379/0")
         messages = [m for m in check_settings() if m.id == "imagegen.E017"]

@@ -10,12 +10,14 @@ configuration is read from that app (``app.conf``), which reflects the
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery, current_app
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from .. import conf
@@ -120,16 +122,42 @@ def _no_app() -> Error:
             hint="Call app.set_default() after creating the app in your project's celery.py.",
             id="imagegen.E017",
         )
+    project = _project_package()
+    if project != "<project>" and _has_module(f"{project}.celery"):
+        hint = (
+            f"{project}/celery.py exists but nothing imports it: add "
+            f"'from .celery import app as celery_app' to {project}/__init__.py "
+            "(docs/install.md)."
+        )
+    else:
+        hint = (
+            f"Create the app in {project}/celery.py (Celery('{project}'), "
+            "app.config_from_object('django.conf:settings', namespace='CELERY'), "
+            "app.autodiscover_tasks(), app.set_default()) and import it in "
+            f"{project}/__init__.py; see docs/install.md."
+        )
     return Error(
         "No Celery app is configured for this project (or none is the default app): "
         "imagegen's tasks would go through Celery's fallback app, with none of your "
         "settings (broker amqp://localhost).",
-        hint="Create the app in <project>/celery.py (Celery('<project>'), "
-        "app.config_from_object('django.conf:settings', namespace='CELERY'), "
-        "app.autodiscover_tasks(), app.set_default()) and import it in "
-        "<project>/__init__.py; see docs/install.md.",
+        hint=hint,
         id="imagegen.E017",
     )
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _project_package() -> str:
+    """The package of the settings module (``mysite.settings`` -> ``mysite``), where
+    a Django project keeps its ``celery.py``; ``<project>`` when unknown."""
+    module = getattr(settings, "SETTINGS_MODULE", None) or ""
+    package = module.rpartition(".")[0].partition(".")[0]
+    return package if package and _has_module(package) else "<project>"
 
 
 def _first_url(value: Any) -> str:
