@@ -12,7 +12,7 @@ bench:
 	scripts/bench
 
 # Worker processes killed at random while jobs run, on Redis then RabbitMQ, then
-# every invariant checked (docs/reliability.md, "Chaos"; about 12 minutes).
+# every invariant checked (docs/reliability.md, "Chaos"; about 6 minutes).
 chaos:
 	scripts/chaos
 
