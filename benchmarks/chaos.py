@@ -100,7 +100,7 @@ KINDS = (
 #: Prompts start with this, so the sandbox's task log (which keeps a prompt's
 #: first 80 characters) names the job of every task.
 PROMPT = "chaos {tag} {n:04d} a lighthouse at dusk {markers}"
-PROMPT_TAG = re.compile(r"^chaos (\S+) (\d{4}) ")
+PROMPT_TAG = re.compile(r"^chaos (\S+) (\d+) ")
 
 
 # --- the parent: one round per broker --------------------------------------
@@ -130,7 +130,7 @@ def main() -> None:
         if subprocess.run(command, cwd=ROOT, env=round_env(broker), check=False).returncode:
             failed.append(broker)
     if failed:
-        raise SystemExit(f"invariants failed on: {', '.join(failed)}")
+        raise SystemExit(f"failed (an invariant, or the round itself) on: {', '.join(failed)}")
     print("every invariant held on every broker")
 
 
