@@ -26,6 +26,10 @@ DATABASES = {
     }
 }
 CELERY_BROKER_URL = os.environ.get("IMAGEGEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# The example site's SQLite broker (its default) is not the one measured here.
+CELERY_BROKER_TRANSPORT = None
+CELERY_WORKER_POOL = "prefork"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "imagegen-bench"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
 # The webhook benchmark adds a bare view beside the site's URLs.
