@@ -56,12 +56,17 @@ def retry_delay(retries: int, retry_after: float | None = None) -> float:
     return min(cap, delay)
 
 
+#: The submit task's soft time limit when the sender gives none; imagegen's own
+#: sends give the slowest configured provider's (services.jobs.enqueue_submit).
+SUBMIT_TIME_LIMIT = 100
+
+
 @shared_task(
     name="imagegen.submit_job",
     bind=True,
     max_retries=None,
-    soft_time_limit=100,
-    time_limit=120,
+    soft_time_limit=SUBMIT_TIME_LIMIT,
+    time_limit=SUBMIT_TIME_LIMIT + 20,
     **COMMON,
 )
 def submit_job(self, job_id: str) -> str:

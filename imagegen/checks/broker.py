@@ -96,6 +96,19 @@ def _check_sqlite_broker(app: Celery, url: str) -> list[CheckMessage]:
     return []
 
 
+def _longest_task_run() -> float:
+    """Seconds the longest imagegen task may run: finalize's limit, or a
+    submission to the slowest configured provider (services.jobs.enqueue_submit)."""
+    from ..services.jobs import longest_submit_seconds
+    from ..tasks import FINALIZE_TIME_LIMIT
+
+    try:
+        submit = longest_submit_seconds()
+    except Exception:  # a provider that cannot be loaded is E004's to report
+        submit = 0.0
+    return max(float(FINALIZE_TIME_LIMIT), submit + 20)
+
+
 def app_for_requests() -> Celery:
     """The app a shared task is sent through from a thread that did not create
     one, such as a web server's request threads."""
@@ -178,7 +191,7 @@ def _check_countdowns(app: Celery, url: str) -> list[CheckMessage]:
     if not isinstance(options, Mapping):
         options = {}
     visibility = options.get("visibility_timeout", VISIBILITY_DEFAULTS[scheme])
-    longest = float(countdown) + 300  # plus the longest task run
+    longest = float(countdown) + _longest_task_run()
     try:
         fits = longest * 2 <= float(visibility)
     except (TypeError, ValueError):

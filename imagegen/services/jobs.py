@@ -20,7 +20,13 @@ from django.utils.translation import ngettext
 
 from .. import conf, scheduling, signals, tokens
 from ..choices import IN_FLIGHT, AspectRatio, Mode, Resolution, Source, Status, TaskStatus
-from ..exceptions import OutcomeUnknownError, PermanentError, ProviderError, UnsafeURLError
+from ..exceptions import (
+    ImagegenConfigurationError,
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderError,
+    UnsafeURLError,
+)
 from ..fetching import FetchPolicy, check_url
 from ..models import GenerationJob
 from ..providers import GenerationRequest, Provider, TaskState, get_provider
@@ -99,10 +105,34 @@ def create_job(
         if idempotency_key and (existing := _job_with_key(idempotency_key)):
             return _same_caller(existing, user)
         raise
-    from ..tasks import submit_job
-
-    enqueue(submit_job, str(job.pk))
+    enqueue_submit(job.pk)
     return job
+
+
+def enqueue_submit(job_id: Any) -> None:
+    """Send ``imagegen.submit_job`` for ``job_id`` after commit, with Celery
+    time limits that let the slowest configured provider's call finish: an
+    OpenAI generation may take its ``TIMEOUT`` (300 s) plus a download per
+    reference, far past the task's static limits (the lease, not the time
+    limit, bounds how long a dead worker holds the job)."""
+    from ..tasks import SUBMIT_TIME_LIMIT, submit_job
+
+    limit = max(SUBMIT_TIME_LIMIT, longest_submit_seconds())
+    enqueue(submit_job, str(job_id), soft_time_limit=limit, time_limit=limit + 20)
+
+
+def longest_submit_seconds() -> float:
+    """The longest a submission to any configured provider may take, with the
+    most references it accepts, plus the margin for recording the answer."""
+    longest = 0.0
+    for name in conf.configured_providers():
+        try:
+            backend = get_provider(name)
+        except ImagegenConfigurationError:
+            continue  # reported by the system checks
+        references = backend.capabilities.max_references
+        longest = max(longest, backend.submit_seconds(references) + SUBMIT_MARGIN)
+    return longest
 
 
 def _job_with_key(key: str) -> GenerationJob | None:

@@ -27,13 +27,13 @@ from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
 from . import health, thumbnails
-from .jobs import POLL_LEASE, expire
+from .jobs import POLL_LEASE, enqueue_submit, expire
 from .transitions import enqueue
 
 
 def sweep(now: datetime | None = None) -> Counter:
     """Handle one batch of due jobs. Returns counts per action."""
-    from ..tasks import finalize_job, poll_job, submit_job
+    from ..tasks import finalize_job, poll_job
 
     now = now or timezone.now()
     counts: Counter = Counter()
@@ -60,7 +60,7 @@ def sweep(now: datetime | None = None) -> Counter:
         for job_id in groups["expire"]:
             counts["expired"] += expire(job_id)
         for job_id in groups["submit"]:
-            enqueue(submit_job, str(job_id))
+            enqueue_submit(job_id)
         for job_id, poll_count in groups["poll"]:
             enqueue(poll_job, str(job_id), poll_count)
         for job_id in groups["finalize"]:

@@ -30,9 +30,9 @@ def transition(job_id: Any, from_statuses: Iterable[str], **changes: Any) -> boo
     return updated == 1
 
 
-def enqueue(task: Any, *args: Any, countdown: float | None = None) -> None:
+def enqueue(task: Any, *args: Any, countdown: float | None = None, **options: Any) -> None:
     """Send ``task`` after the current transaction commits (``countdown``
-    seconds later, if given).
+    seconds later, if given; other ``options`` go to ``apply_async``).
 
     A broker that is down at that moment must not fail the caller (a callback
     must still answer 200): the job stays due in the database and the sweeper
@@ -41,7 +41,7 @@ def enqueue(task: Any, *args: Any, countdown: float | None = None) -> None:
 
     def send() -> None:
         try:
-            task.apply_async(args, countdown=countdown)
+            task.apply_async(args, countdown=countdown, **options)
         except Exception:
             logger.warning(
                 "Could not enqueue %s for %s; the sweeper will retry.",
