@@ -194,6 +194,36 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
+#: The bucket of the ``s3_storage`` fixture.
+S3_BUCKET = "imagegen-test"
+
+
+@pytest.fixture
+def s3_storage(settings: Any, moto_endpoint: str, aws_credentials: None) -> Iterator[Any]:
+    """STORAGES["imagegen"] on django-storages' S3 against moto, in a new bucket
+    (``S3_BUCKET``); yields a boto3 client, and empties and deletes the bucket after."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=S3_BUCKET)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "imagegen": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": S3_BUCKET,
+                "endpoint_url": moto_endpoint,
+                "region_name": "us-east-1",
+                "file_overwrite": True,
+            },
+        },
+    }
+    yield client
+    for obj in client.list_objects_v2(Bucket=S3_BUCKET).get("Contents", []):
+        client.delete_object(Bucket=S3_BUCKET, Key=obj["Key"])
+    client.delete_bucket(Bucket=S3_BUCKET)
+
+
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials moto accepts, in the environment (worker subprocesses inherit them)."""

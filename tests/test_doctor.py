@@ -43,7 +43,7 @@ from imagegen.providers.base import Provider
 from imagegen.sandbox import SandboxConfig, SandboxServer
 from imagegen.services import health
 
-from .conftest import require_service
+from .conftest import S3_BUCKET, require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A port nothing listens on (the discard port, closed on test machines).
@@ -622,39 +622,17 @@ def test_storage_that_cannot_delete(settings: Any, live_server: Any) -> None:
     assert "PermissionError: delete is not allowed: check its access." in finding.text
 
 
-@pytest.fixture
-def s3_bucket(settings: Any, moto_endpoint: str, aws_credentials: Any) -> Iterator[Any]:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="imagegen-doctor")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "imagegen": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": "imagegen-doctor",
-                "endpoint_url": moto_endpoint,
-                "region_name": "us-east-1",
-                "file_overwrite": True,
-            },
-        },
-    }
-    yield client
-    client.delete_bucket(Bucket="imagegen-doctor")
-
-
 @pytest.mark.django_db
-def test_s3_storage_with_signed_urls(s3_bucket: Any, moto_endpoint: str) -> None:
+def test_s3_storage_with_signed_urls(s3_storage: Any, moto_endpoint: str) -> None:
     finding = check_storage(timeout=10)
     assert finding.level == OK, finding.text
-    assert f"fetched at {moto_endpoint}/imagegen-doctor/imagegen/doctor/" in finding.text
+    assert f"fetched at {moto_endpoint}/{S3_BUCKET}/imagegen/doctor/" in finding.text
     assert "Signature" not in finding.text and "Credential" not in finding.text
-    assert "Contents" not in s3_bucket.list_objects_v2(Bucket="imagegen-doctor")
+    assert "Contents" not in s3_storage.list_objects_v2(Bucket=S3_BUCKET)
 
 
 @pytest.mark.django_db
-def test_s3_bucket_missing(s3_bucket: Any, settings: Any) -> None:
+def test_s3_bucket_missing(s3_storage: Any, settings: Any) -> None:
     options = settings.STORAGES["imagegen"]["OPTIONS"]
     settings.STORAGES = {
         **settings.STORAGES,

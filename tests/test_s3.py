@@ -12,33 +12,12 @@ from imagegen.choices import Status
 from imagegen.models import GeneratedImage
 from imagegen.storage import get_storage, save_file
 
+from .conftest import S3_BUCKET
 from .test_services import run_to_end
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
-
-
-@pytest.fixture
-def s3_storage(settings, moto_endpoint, aws_credentials):
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="imagegen-test")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "imagegen": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": "imagegen-test",
-                "endpoint_url": moto_endpoint,
-                "region_name": "us-east-1",
-                "file_overwrite": True,
-            },
-        },
-    }
-    yield client
-    for obj in client.list_objects_v2(Bucket="imagegen-test").get("Contents", []):
-        client.delete_object(Bucket="imagegen-test", Key=obj["Key"])
-    client.delete_bucket(Bucket="imagegen-test")
 
 
 def test_result_is_stored_on_s3_with_bytes_and_type(imagegen_settings, s3_storage, sandbox):
@@ -47,9 +26,9 @@ def test_result_is_stored_on_s3_with_bytes_and_type(imagegen_settings, s3_storag
     image = GeneratedImage.objects.get(job=job)
     key = f"imagegen/{job.created_at:%Y/%m}/{job.pk}/0.jpg"
     assert image.file.name == key
-    head = s3_storage.head_object(Bucket="imagegen-test", Key=key)
+    head = s3_storage.head_object(Bucket=S3_BUCKET, Key=key)
     assert head["ContentType"] == "image/jpeg"
-    body = s3_storage.get_object(Bucket="imagegen-test", Key=key)["Body"].read()
+    body = s3_storage.get_object(Bucket=S3_BUCKET, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == image.sha256
     assert len(body) == image.size
 
@@ -63,5 +42,5 @@ def test_repeated_store_overwrites_the_same_key(imagegen_settings, s3_storage, s
         fh.write(local)
         fh.flush()
         assert save_file(image.file.name, fh.name, "image/png") == image.file.name
-    keys = [o["Key"] for o in s3_storage.list_objects_v2(Bucket="imagegen-test")["Contents"]]
+    keys = [o["Key"] for o in s3_storage.list_objects_v2(Bucket=S3_BUCKET)["Contents"]]
     assert keys == [image.file.name]
