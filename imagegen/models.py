@@ -112,8 +112,11 @@ class GenerationJob(models.Model):
         related_name="retries",
     )
     # A caller's key for "create this job once": a form submitted twice, a
-    # retried API request or a repeated retry action finds the first job.
+    # retried API request or a repeated retry action finds the first job. The
+    # key is unique only within its scope (who posted it, and from where), so
+    # one user's key can never find or block another's job.
     idempotency_key = models.CharField(max_length=100, blank=True, editable=False)
+    idempotency_scope = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("generation job")
@@ -148,7 +151,7 @@ class GenerationJob(models.Model):
                 condition=Q(provider_task_id__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["idempotency_key"],
+                fields=["idempotency_scope", "idempotency_key"],
                 name="imagegen_job_unique_idempotency_key",
                 condition=~Q(idempotency_key=""),
             ),
@@ -287,6 +290,9 @@ class WebhookEndpoint(models.Model):
     events = models.JSONField(_("events"), default=list)
     is_active = models.BooleanField(_("active"), default=True)
     secret_version = models.PositiveIntegerField(default=1, editable=False)
+    # After a rotation the previous version's secret still signs until then,
+    # so receivers can switch without missing a delivery.
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -381,11 +387,16 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     revoked = models.BooleanField(_("revoked"), default=False)
+    # What the token may do (imagegen.api.auth.SCOPES); checked by every API operation.
+    scopes = models.JSONField(_("scopes"), default=list)
 
     class Meta:
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
         ordering = ["-created_at"]
+        permissions = [
+            ("add_token_for_others", _("Can create API tokens for other users")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
