@@ -49,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "BUDGETS": {},
     # Largest callback body accepted, in bytes.
     "MAX_CALLBACK_BYTES": 256 * 1024,
+    # Most arrays and objects nested in one another in JSON from outside
+    # (callbacks, provider answers, API bodies); deeper is malformed.
+    "MAX_JSON_DEPTH": 32,
+    # Most result URLs one provider answer may carry; more is malformed.
+    "MAX_RESULT_URLS": 10,
     # Store results that arrive after a job expired (the provider charged for
     # them) instead of only recording the late callback.
     "ACCEPT_LATE_RESULTS": False,
@@ -91,6 +96,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_ATTEMPTS": 8,
     "WEBHOOK_RETRY_SCHEDULE": (5, 300, 1800, 7200, 18000, 36000, 36000),
     "WEBHOOK_ALLOW_PRIVATE_HOSTS": False,
+    # Seconds an endpoint's previous secret still signs deliveries (alongside
+    # the new one) after a rotation, so receivers can switch without a gap.
+    "WEBHOOK_SECRET_GRACE": 24 * 3600,
 }
 
 #: Built-in provider entries. ``sandbox`` is the APIXO client pointed at the

@@ -18,6 +18,8 @@ _POSITIVE = (
     "MAX_IMAGE_PIXELS",
     "DOWNLOAD_TIMEOUT",
     "MAX_CALLBACK_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_RESULT_URLS",
     "POLL_BUDGET",
     "POLL_GROWTH",
     "POLL_MIN_INTERVAL",
@@ -89,6 +91,10 @@ def _non_negative_amount(value: Any) -> bool:
     return amount.is_finite() and amount >= 0
 
 
+#: The longest grace period of a rotated webhook secret (seconds).
+MAX_SECRET_GRACE = 366 * 24 * 3600
+
+
 def _check_webhooks() -> list[CheckMessage]:
     from ..webhooks.delivery import TASK_SOFT_TIME_LIMIT
 
@@ -105,6 +111,16 @@ def _check_webhooks() -> list[CheckMessage]:
                 "(non-negative numbers).",
                 hint="For example (5, 300, 1800, 7200, 18000, 36000, 36000).",
                 id="imagegen.E011",
+            )
+        )
+    grace = conf.get_setting("WEBHOOK_SECRET_GRACE")
+    if not non_negative_number(grace) or grace > MAX_SECRET_GRACE:
+        errors.append(
+            Error(
+                "IMAGEGEN['WEBHOOK_SECRET_GRACE'] must be a number of seconds from 0 to "
+                f"{MAX_SECRET_GRACE} (a year).",
+                hint="For example 86400 (a day); 0 ends the previous secret at rotation.",
+                id="imagegen.E025",
             )
         )
     timeout = conf.get_setting("WEBHOOK_TIMEOUT")
