@@ -85,7 +85,7 @@ def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
     error = body["error"]
     assert error["code"] == code
     assert isinstance(error["message"], str) and error["message"]
-    assert set(error) <= {"code", "message", "fields", "permission", "status"}
+    assert set(error) <= {"code", "message", "fields", "permission", "scope", "status"}
     return error
 
 
@@ -826,7 +826,14 @@ class TestTokenAdmin:
         url = reverse("admin:imagegen_apitoken_add")
         # A non-superuser's form has no user field: a posted one is ignored.
         response = client.post(
-            url, {"name": "deploy", "user": other.pk, "expires_at_0": "", "expires_at_1": ""}
+            url,
+            {
+                "name": "deploy",
+                "user": other.pk,
+                "scopes": ["read"],
+                "expires_at_0": "",
+                "expires_at_1": "",
+            },
         )
         assert response.status_code == 302, response.content
         token = ApiToken.objects.get()
@@ -856,7 +863,13 @@ class TestTokenAdmin:
         assert "theirs" in html
         response = client.post(
             reverse("admin:imagegen_apitoken_add"),
-            {"name": "for other", "user": other.pk, "expires_at_0": "", "expires_at_1": ""},
+            {
+                "name": "for other",
+                "user": other.pk,
+                "scopes": ["read"],
+                "expires_at_0": "",
+                "expires_at_1": "",
+            },
         )
         assert response.status_code == 302
         assert ApiToken.objects.get(name="for other").user == other

@@ -9,11 +9,18 @@ guess, never about a stored token.
 Session requests are checked for CSRF on unsafe methods, as Django's forms
 are; token requests are not: they carry no cookie, so a browser on another
 site cannot make one with the user's credentials.
+
+A token also has *scopes* (:data:`SCOPES`): every operation of the route
+table names the one it needs, and a token without it is refused
+(:func:`require_scope`) whatever its user's permissions. Scopes only narrow:
+the user's permissions still apply. Sessions have no scopes; Django's
+permissions alone govern them.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +30,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..models import ApiToken
 from ..tokens import hash_token
@@ -40,6 +48,14 @@ MAX_TOKEN_LENGTH = 100
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 REALM = 'Bearer realm="imagegen"'
 
+#: What a token may be allowed to do, with the admin's label for each. Every
+#: authenticated operation of the route table needs exactly one of these.
+SCOPES: dict[str, Any] = {
+    "read": gettext_lazy("read: list and read jobs and their images"),
+    "generate": gettext_lazy("generate: create jobs (spends money)"),
+    "cancel": gettext_lazy("cancel: cancel jobs"),
+}
+
 
 def new_key() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -53,9 +69,18 @@ def assign_key(token: ApiToken) -> str:
     return raw
 
 
-def create_token(user: Any, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
-    """Save a new token for ``user``; returns it and the raw key to hand over once."""
-    token = ApiToken(user=user, name=name, expires_at=expires_at)
+def create_token(
+    user: Any,
+    name: str,
+    expires_at: datetime | None = None,
+    scopes: Iterable[str] = tuple(SCOPES),
+) -> tuple[ApiToken, str]:
+    """Save a new token for ``user`` with ``scopes`` (default: all of them);
+    returns it and the raw key to hand over once. Unknown scopes: ValueError."""
+    chosen = list(scopes)
+    if unknown := sorted(set(chosen) - set(SCOPES)):
+        raise ValueError(f"Unknown scopes {unknown}; choose from {list(SCOPES)}.")
+    token = ApiToken(user=user, name=name, expires_at=expires_at, scopes=sorted_scopes(chosen))
     raw = assign_key(token)
     token.save()
     return token, raw
@@ -78,6 +103,27 @@ def authenticate_token(raw: str) -> ApiToken:
         raise invalid_token(_("This token's user is inactive."))
     touch(token, now)
     return token
+
+
+def sorted_scopes(scopes: Iterable[str]) -> list[str]:
+    """``scopes`` without repeats, in :data:`SCOPES`' order (how they are stored)."""
+    chosen = set(scopes)
+    return [scope for scope in SCOPES if scope in chosen]
+
+
+def require_scope(token: ApiToken | None, scope: str) -> None:
+    """Refuse a token request whose token lacks ``scope`` (403
+    ``insufficient_scope``, RFC 6750's challenge); a session (``token`` None)
+    passes: its permissions decide."""
+    if token is None or scope in token.scopes:
+        return
+    raise ApiError(
+        "insufficient_scope",
+        _("This token lacks the scope “%(scope)s” that this operation needs; make a token with it.")
+        % {"scope": scope},
+        headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'},
+        scope=scope,
+    )
 
 
 def touch(token: ApiToken, now: datetime) -> None:

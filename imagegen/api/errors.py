@@ -2,7 +2,8 @@
 
 Every refusal is ``{"error": {"code": ..., "message": ...}}`` with the HTTP
 status of :data:`CODES`; ``validation_error`` adds ``fields`` (field name to
-messages), ``permission_denied`` names the missing ``permission``, and
+messages), ``permission_denied`` names the missing ``permission``,
+``insufficient_scope`` the token's missing ``scope``, and
 ``not_cancelable`` gives the job's ``status``. Codes are stable (clients
 branch on them); messages are for people and may be translated.
 ``service_unavailable`` (the database is unreachable) comes with
@@ -27,6 +28,9 @@ CODES: dict[str, int] = {
     # period" apart from a missing permission (403) or a conflict (409).
     "budget_exceeded": 402,
     "permission_denied": 403,
+    # The token lacks the operation's scope (auth.require_scope), whatever
+    # its user may do: making a new token helps, asking for a permission not.
+    "insufficient_scope": 403,
     "csrf_failed": 403,
     "not_found": 404,
     "method_not_allowed": 405,

@@ -23,6 +23,7 @@ from .. import conf
 from ..choices import AspectRatio, Mode, Resolution, ReviewStatus, Status
 from ..exceptions import ImagegenConfigurationError
 from ..providers import Capabilities, get_provider
+from .auth import SCOPES
 from .errors import CODES
 from .routing import Answer, Operation, Param
 from .views import api
@@ -34,7 +35,9 @@ DESCRIPTION = (
     "Create image generation jobs, follow them and read their images. "
     "Authenticate with `Authorization: Bearer ig_...` (tokens from the admin or "
     "`manage.py imagegen token create`) or a logged-in session (unsafe methods then "
-    "need Django's CSRF token). Every error has the shape of the Error schema. "
+    "need Django's CSRF token). A token also needs the scope each operation names "
+    "in its security requirement (read, generate, cancel; see bearerAuth), else 403 "
+    "insufficient_scope. Every error has the shape of the Error schema. "
     "See docs/api.md."
 )
 
@@ -85,7 +88,11 @@ def _operation(op: Operation) -> dict[str, Any]:
         result["description"] = op.description
     if op.permission:
         result["x-permission"] = op.permission
-    if not op.authenticated:
+    if op.authenticated:
+        # OpenAPI 3.1 lets a non-OAuth scheme list the roles an operation
+        # needs: the token's scope. Sessions have none (permissions decide).
+        result["security"] = [{"bearerAuth": [op.scope]}, {"sessionAuth": []}]
+    else:
         result["security"] = []
     if op.parameters:
         result["parameters"] = [_parameter(p) for p in op.parameters]
@@ -136,7 +143,12 @@ def _security_schemes() -> dict[str, Any]:
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "ig_<43 characters>",
-            "description": "An API token (admin: API tokens; or manage.py imagegen token create).",
+            "description": "An API token (admin: API tokens; or manage.py imagegen token "
+            "create). Each token has scopes; an operation's security requirement names "
+            "the one it needs (403 insufficient_scope without it): "
+            + "; ".join(str(label) for label in SCOPES.values())
+            + ".",
+            "x-scopes": {name: str(label) for name, label in SCOPES.items()},
         },
         "sessionAuth": {
             "type": "apiKey",
@@ -252,6 +264,11 @@ def schemas() -> dict[str, Any]:
                         "permission": {
                             "type": "string",
                             "description": "permission_denied: the permission that is missing.",
+                        },
+                        "scope": {
+                            "type": "string",
+                            "enum": list(SCOPES),
+                            "description": "insufficient_scope: the scope the token lacks.",
                         },
                         "status": {
                             "type": "string",

@@ -4,7 +4,9 @@ by the OpenAPI document, so the two cannot disagree.
 A handler is registered with :meth:`Api.operation`, which records its
 method, route, parameters, request body and responses. :meth:`Api.urlpatterns`
 groups the operations by route into one view per URL that dispatches on the
-method (405 with ``Allow`` for the others), authenticates, turns
+method (405 with ``Allow`` for the others), authenticates, checks the
+token's scope (each authenticated operation must name one of
+:data:`.auth.SCOPES`: declaring one without it fails at import), turns
 :class:`~.errors.ApiError` into the error shape, answers a database outage
 with ``503 service_unavailable`` and ``Retry-After`` (:mod:`.outage`), and
 marks every response ``Cache-Control: no-store``.
@@ -68,6 +70,19 @@ class Operation:
     answers: tuple[Answer, ...] = ()
     authenticated: bool = True
     permission: str | None = None  # documented; the handler checks it
+    # The token scope it needs (auth.SCOPES); the dispatcher checks it.
+    scope: str | None = None
+
+    def __post_init__(self) -> None:
+        # No operation without a scope: one added later cannot be reached by
+        # every token by default.
+        if self.authenticated and self.scope not in auth.SCOPES:
+            raise ValueError(
+                f"{self.method} {self.route} needs scope= one of {list(auth.SCOPES)}, "
+                f"not {self.scope!r}."
+            )
+        if not self.authenticated and self.scope is not None:
+            raise ValueError(f"{self.method} {self.route} is public: it takes no scope.")
 
 
 class Api:
@@ -109,8 +124,8 @@ class Api:
 
 
 def dispatcher(methods: dict[str, Operation]) -> Callable[..., HttpResponse]:
-    """The view of one URL: method dispatch, authentication, error shape,
-    outage answer, no-store."""
+    """The view of one URL: method dispatch, authentication, the token's
+    scope, error shape, outage answer, no-store."""
 
     # The API does its own authentication: the site's LoginRequiredMiddleware
     # must not redirect a token request to a login page, and CSRF is checked
@@ -139,6 +154,7 @@ def dispatcher(methods: dict[str, Operation]) -> Callable[..., HttpResponse]:
             # (ApiError) rolls back what the operation wrote: it changes nothing.
             with atomic_requests():
                 request.user, request.api_token = auth.authenticate(request)
+                auth.require_scope(request.api_token, op.scope)  # type: ignore[arg-type]
                 return op.handler(request, **kwargs)
         except ApiError as exc:
             return exc.response()

@@ -5,7 +5,9 @@ OpenAPI document says about it; the URLconf is built from the same table.
 Permissions follow the admin: creating needs ``imagegen.add_generationjob``;
 reading needs ``view`` (or ``change``) on jobs, and other users' jobs need
 ``imagegen.view_all_jobs`` (:mod:`imagegen.permissions`); a job the caller
-may not see is 404, so ids of other users' jobs reveal nothing.
+may not see is 404, so ids of other users' jobs reveal nothing. A token
+also needs each operation's ``scope`` (checked by the dispatcher, before
+the handler runs: :func:`.auth.require_scope`).
 """
 
 from __future__ import annotations
@@ -133,13 +135,18 @@ UNAVAILABLE = Answer(
         Answer(400, "Invalid fields (validation_error) or a body that is not JSON."),
         UNAUTHENTICATED,
         Answer(402, "The job would exceed a budget (budget_exceeded)."),
-        Answer(403, "Missing imagegen.add_generationjob, or a failed CSRF check."),
+        Answer(
+            403,
+            "Missing imagegen.add_generationjob, a token without the generate scope "
+            "(insufficient_scope), or a failed CSRF check.",
+        ),
         Answer(409, "The Idempotency-Key was used with another body (idempotency_conflict)."),
         Answer(413, "The body is larger than 1 MiB."),
         Answer(415, "The body is not application/json."),
         UNAVAILABLE,
     ),
     permission=ADD,
+    scope="generate",
 )
 def create_job(request: HttpRequest) -> JsonResponse:
     user = request.user
@@ -179,10 +186,11 @@ def create_job(request: HttpRequest) -> JsonResponse:
         Answer(200, "A page of jobs.", "JobPage"),
         Answer(400, "An invalid filter, page size or cursor (validation_error)."),
         UNAUTHENTICATED,
-        Answer(403, "Missing imagegen.view_generationjob."),
+        Answer(403, "Missing imagegen.view_generationjob, or a token without the read scope."),
         UNAVAILABLE,
     ),
     permission=VIEW,
+    scope="read",
 )
 def list_jobs(request: HttpRequest) -> JsonResponse:
     _require_view(request.user)
@@ -222,11 +230,12 @@ def list_jobs(request: HttpRequest) -> JsonResponse:
     answers=(
         Answer(200, "The job.", "Job"),
         UNAUTHENTICATED,
-        Answer(403, "Missing imagegen.view_generationjob."),
+        Answer(403, "Missing imagegen.view_generationjob, or a token without the read scope."),
         NOT_FOUND,
         UNAVAILABLE,
     ),
     permission=VIEW,
+    scope="read",
 )
 def get_job(request: HttpRequest, job_id: Any) -> JsonResponse:
     _require_view(request.user)
@@ -248,12 +257,17 @@ def get_job(request: HttpRequest, job_id: Any) -> JsonResponse:
     answers=(
         Answer(200, "The canceled job.", "Job"),
         UNAUTHENTICATED,
-        Answer(403, "Missing permission to cancel this job, or a failed CSRF check."),
+        Answer(
+            403,
+            "Missing permission to cancel this job, a token without the cancel scope "
+            "(insufficient_scope), or a failed CSRF check.",
+        ),
         NOT_FOUND,
         Answer(409, "The job has finished or is storing its results (not_cancelable)."),
         UNAVAILABLE,
     ),
     permission=ADD,
+    scope="cancel",
 )
 def cancel_job(request: HttpRequest, job_id: Any) -> JsonResponse:
     user = request.user
