@@ -459,7 +459,7 @@ def _two_sweeps(deadline: float) -> None:
 
 
 def _attempt_folders(run_dir: Path) -> list[str]:
-    return sorted(p.name for p in (run_dir / "tmp").glob("imagegen-finalize-*"))
+    return sorted(p.name for p in (run_dir / "tmp").glob("imagegen-[sf]*-*-*"))
 
 
 # --- the invariants ---------------------------------------------------------

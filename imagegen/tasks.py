@@ -28,7 +28,7 @@ from . import conf, services
 from .exceptions import FetchError, TransientError
 from .services import health
 from .services.finalize import TIME_LIMIT as FINALIZE_TIME_LIMIT
-from .services.finalize import remove_dead_attempt_folders
+from .services.work_folders import remove_dead_attempt_folders
 from .webhooks import delivery as webhook_delivery
 
 logger = logging.getLogger("imagegen")

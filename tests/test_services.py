@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import threading
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from imagegen import conf, services, tasks, tokens
+from imagegen import conf, services, tokens
 from imagegen.choices import Status, TaskStatus
 from imagegen.exceptions import FetchError, TransientError
 from imagegen.models import GeneratedImage, GenerationJob
@@ -577,83 +574,3 @@ class TestLeases:
         assert job.status == Status.FINALIZING  # the new holder's to finish
         assert not GeneratedImage.objects.filter(job=job).exists()
         assert not get_storage().exists(output_name(job, 0, "png"))
-
-
-def leave_attempt_folder(job_id, attempt):
-    """What a finalize attempt killed mid-download leaves in the temp dir: its
-    folder (named as imagegen names them) holding a part of a download."""
-    folder = tempfile.mkdtemp(prefix=f"imagegen-finalize-{job_id}-{attempt}-")
-    with open(os.path.join(folder, "tmp-part"), "wb") as fh:
-        fh.write(b"\x89PNG half a file")
-    return os.path.basename(folder)
-
-
-@pytest.fixture
-def temp_dir(tmp_path, monkeypatch):
-    """This host's temp dir (``tempfile.gettempdir()``), empty, for this test alone."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    return tmp_path
-
-
-class TestAttemptFolders:
-    """Temporary files of finalize attempts: one folder per attempt, removed
-    when it ends, at the next attempt on the host, or by the sweep task."""
-
-    def test_the_sweep_removes_the_folders_of_attempts_that_no_longer_hold_their_job(
-        self, imagegen_settings, temp_dir
-    ):
-        """Attempts whose job finished or failed, was taken over by a later
-        attempt, or whose lease ran out lose their folder; the holding
-        attempt keeps its own, and folders of jobs this database does not
-        know (another site on the host) and other names are left alone."""
-        succeeded, failed, taken_over, ran_out = (create() for _ in range(4))
-        GenerationJob.objects.filter(pk=succeeded.pk).update(status=Status.SUCCEEDED)
-        GenerationJob.objects.filter(pk=failed.pk).update(status=Status.FAILED)
-        finalizing(taken_over.pk, attempt=2)
-        finalizing(ran_out.pk, attempt=1, lease_seconds=-1)
-        dead = {
-            leave_attempt_folder(succeeded.pk, 1),
-            leave_attempt_folder(failed.pk, 3),
-            leave_attempt_folder(taken_over.pk, 1),
-            leave_attempt_folder(ran_out.pk, 1),
-        }
-        kept = {
-            leave_attempt_folder(taken_over.pk, 2),
-            leave_attempt_folder(uuid.uuid4(), 1),
-            tempfile.mkdtemp(prefix="imagegen-test-media-").rsplit(os.sep, 1)[-1],
-        }
-        lookalike = temp_dir / f"imagegen-finalize-{succeeded.pk}-2-file"
-        lookalike.write_bytes(b"a file, not a folder")
-        kept.add(lookalike.name)
-
-        assert tasks.sweep()["attempt_folders"] == len(dead)
-
-        assert set(os.listdir(temp_dir)) == kept
-
-    @pytest.mark.parametrize(
-        ("marker", "outcome"),
-        [
-            ("", "succeeded"),
-            ("[sandbox:download=html]", "failed"),
-            ("[sandbox:download=redirect:http://127.0.0.1:9/gone.png]", FetchError),
-        ],
-    )
-    def test_a_finalize_leaves_no_temporary_files(
-        self, imagegen_settings, temp_dir, marker, outcome
-    ):
-        """Whatever its outcome (stored, failed on an unusable file, a
-        retryable download error), a finalize leaves nothing in the temp dir,
-        and removes what an earlier attempt on this host left there."""
-        job = create(f"a fox {marker}")
-        services.submit(job.pk)
-        poll_until_done(job)
-        leave_attempt_folder(job.pk, 1)
-        GenerationJob.objects.filter(pk=job.pk).update(finalize_attempts=1)
-
-        if isinstance(outcome, str):
-            assert services.finalize(job.pk) == outcome
-        else:
-            with pytest.raises(outcome):
-                services.finalize(job.pk)
-
-        assert os.listdir(temp_dir) == []

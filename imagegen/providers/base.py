@@ -18,8 +18,14 @@ from typing import Any
 
 import httpx
 
+from .. import conf, jsonparse
 from ..choices import AspectRatio, Mode, Resolution, TaskStatus
-from ..exceptions import OutcomeUnknownError, PermanentError, TransientError
+from ..exceptions import (
+    MalformedCallbackError,
+    OutcomeUnknownError,
+    PermanentError,
+    TransientError,
+)
 
 #: HTTP statuses worth retrying. Anything not listed is permanent: an unknown
 #: failure must not burn money in a retry loop.
@@ -52,6 +58,10 @@ class GenerationRequest:
     aspect_ratio: str
     image_urls: tuple[str, ...] = ()
     callback_url: str | None = None
+    #: A private folder for this submission's temporary files (reference
+    #: images a provider downloads), removed by imagegen when the attempt
+    #: ends or, after a killed worker, by the sweep; None: the temp dir.
+    work_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,9 @@ class Provider:
     A subclass sets :attr:`capabilities` and implements :meth:`submit`,
     :meth:`fetch` and :meth:`parse_callback`. Options come from
     ``IMAGEGEN["PROVIDERS"][name]`` (upper-case keys) and are passed in by the
-    registry; providers never read Django settings themselves.
+    registry; providers never read Django settings themselves (the bounds on
+    what they parse, ``MAX_CALLBACK_BYTES``, ``MAX_JSON_DEPTH`` and
+    ``MAX_RESULT_URLS``, are applied by this module's helpers).
 
     Each class in the hierarchy lists the options it reads itself in
     :attr:`option_names`; the system check ``imagegen.E021`` reports any
@@ -221,18 +233,42 @@ class HTTPProvider(Provider):
         key = self.options.get("API_KEY") or ""
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def answer_limit(self) -> int:
+        """The largest answer body read, in bytes: ``MAX_CALLBACK_BYTES``, as a
+        status answer has the shape of a callback. A provider whose answers
+        carry images raises it."""
+        return int(conf.get_setting("MAX_CALLBACK_BYTES"))
+
     def request(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         """Send a request and map transport failures and HTTP errors.
 
         ``idempotent=False`` marks requests that may have taken effect even
         when no answer came back (a submission): a timeout after sending then
         raises :class:`OutcomeUnknownError` rather than a plain transient error.
+
+        The answer is streamed and read up to :meth:`answer_limit` bytes
+        (decoded; identity encoding is asked for, so a small compressed body
+        cannot expand in memory): a successful answer over it is a
+        :class:`PermanentError` ``ANSWER_TOO_LARGE`` (asking again would get
+        the same answer), an error answer over it keeps its status without
+        its body.
         """
-        headers = {"Accept": "application/json", **self.auth_headers(), **kwargs.pop("headers", {})}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            **self.auth_headers(),
+            **kwargs.pop("headers", {}),
+        }
+        limit = self.answer_limit()
         try:
-            response = self.client.request(
+            sent = self.client.build_request(
                 method, f"{self.base_url}{path}", headers=headers, **kwargs
             )
+            streamed = self.client.send(sent, stream=True)
+            try:
+                body = read_capped(streamed, limit)
+            finally:
+                streamed.close()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise TransientError(
                 f"Could not connect to {self.name}: {type(exc).__name__}", provider=self.name
@@ -242,8 +278,22 @@ class HTTPProvider(Provider):
             raise error(
                 f"No answer from {self.name}: {type(exc).__name__}", provider=self.name
             ) from None
+        # A plain response again (no content decoding: the body is decoded).
+        response = httpx.Response(
+            streamed.status_code,
+            headers=[(k, v) for k, v in streamed.headers.multi_items() if k != "content-encoding"],
+            content=body or b"",
+            request=sent,
+        )
         if response.status_code >= 400:
             raise self.http_error(response)
+        if body is None:
+            raise PermanentError(
+                f"The answer from {self.name} is larger than {limit} bytes.",
+                code="ANSWER_TOO_LARGE",
+                status_code=response.status_code,
+                provider=self.name,
+            )
         return response
 
     def http_error(self, response: httpx.Response) -> TransientError | PermanentError:
@@ -262,6 +312,69 @@ class HTTPProvider(Provider):
     def error_message(self, response: httpx.Response) -> str:
         """The provider's own explanation of an HTTP error, if it sent one."""
         return ""
+
+
+class UnusableAnswer(MalformedCallbackError):
+    """A provider answer over one of imagegen's bounds (JSON nested deeper
+    than ``MAX_JSON_DEPTH``, more results than ``MAX_RESULT_URLS``) or naming
+    one result twice. Unlike a garbled answer it is final: asking again gets
+    the same. A callback carrying one is refused (400) like any malformed
+    callback; a status answer fails the job."""
+
+
+def read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The (decoded) body of a streamed ``response``, or None when it is over
+    ``limit`` bytes (declared or read); never more than about ``limit`` plus
+    one network chunk is held."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes | str, what: str) -> Any:
+    """``raw`` parsed by :func:`imagegen.jsonparse.loads`; ``what`` names it in
+    the errors: :class:`UnusableAnswer` when it nests too deep, else
+    :class:`MalformedCallbackError`."""
+    try:
+        return jsonparse.loads(raw)
+    except jsonparse.NestedTooDeep as exc:
+        raise UnusableAnswer(f"{what} is {exc}.") from None
+    except jsonparse.MalformedJSON as exc:
+        raise MalformedCallbackError(f"{what} is {exc}.") from None
+
+
+def check_result_count(count: int) -> None:
+    """Raise :class:`UnusableAnswer` when one answer carries more than
+    ``MAX_RESULT_URLS`` results (whatever they are: checked first, so a huge
+    list is refused for its length)."""
+    limit = int(conf.get_setting("MAX_RESULT_URLS"))
+    if count > limit:
+        raise UnusableAnswer(
+            f"The answer carries {count} results; at most {limit} are accepted "
+            "(IMAGEGEN['MAX_RESULT_URLS'])."
+        )
+
+
+def check_result_urls(urls: list[Any]) -> list[str]:
+    """``urls`` when it is a list of at most ``MAX_RESULT_URLS`` distinct,
+    non-empty strings. Raises :class:`UnusableAnswer` (too many, a URL
+    twice: nothing is downloaded, not even once) or
+    :class:`MalformedCallbackError` (not a list of strings)."""
+    if not isinstance(urls, list):
+        raise MalformedCallbackError("The result URLs must be a list.")
+    check_result_count(len(urls))
+    if not all(isinstance(url, str) and url for url in urls):
+        raise MalformedCallbackError("Every result URL must be a non-empty string.")
+    if len(set(urls)) != len(urls):
+        raise UnusableAnswer("The answer names the same result URL more than once.")
+    return urls
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import math
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 from django.utils.translation import gettext_lazy as _
 
+from .. import conf, jsonparse
 from ..choices import Mode, TaskStatus
 from ..exceptions import (
     FetchError,
@@ -46,6 +48,9 @@ from .base import (
     Output,
     Submission,
     TaskState,
+    check_result_count,
+    check_result_urls,
+    parse_json,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -273,8 +278,8 @@ class OpenAIImagesProvider(HTTPProvider):
 
     def _error_field(self, response: httpx.Response, name: str) -> str:
         try:
-            error = response.json().get("error")
-        except (ValueError, AttributeError):
+            error = jsonparse.loads(response.content).get("error")
+        except (jsonparse.MalformedJSON, AttributeError):
             return ""
         value = error.get(name) if isinstance(error, dict) else None
         return str(value) if value not in (None, "") else ""
@@ -297,18 +302,21 @@ class OpenAIImagesProvider(HTTPProvider):
         data = {key: str(value) for key, value in fields.items()}
         with contextlib.ExitStack() as stack:
             files = [
-                ("image[]", self._reference(stack, index, url))
+                ("image[]", self._reference(stack, index, url, request.work_dir))
                 for index, url in enumerate(request.image_urls)
             ]
             # httpx streams the open files into the multipart body.
             return self.request("POST", "/images/edits", data=data, files=files, idempotent=False)
 
-    def _reference(self, stack: contextlib.ExitStack, index: int, url: str) -> tuple[str, Any, str]:
-        """Download reference ``index`` to a temporary file, check it is an image
-        OpenAI accepts, and return the multipart file tuple (open on ``stack``)."""
+    def _reference(
+        self, stack: contextlib.ExitStack, index: int, url: str, folder: str | None
+    ) -> tuple[str, Any, str]:
+        """Download reference ``index`` to a temporary file in ``folder``, check
+        it is an image OpenAI accepts, and return the multipart file tuple (open
+        on ``stack``)."""
         number = index + 1
         try:
-            fetched = stack.enter_context(download(url, self.reference_policy()))
+            fetched = stack.enter_context(download(url, self.reference_policy(), dir=folder))
             image = verify_image(
                 fetched.path, max_pixels=int(self.options.get("MAX_REFERENCE_PIXELS", 64_000_000))
             )
@@ -347,15 +355,25 @@ class OpenAIImagesProvider(HTTPProvider):
 
     # --- answers -----------------------------------------------------------
 
+    def answer_limit(self) -> int:
+        """Room for one image of ``MAX_DOWNLOAD_BYTES`` as base64 (a 4K PNG is
+        well under the default 64 MiB) plus a callback's worth of JSON."""
+        image = int(conf.get_setting("MAX_DOWNLOAD_BYTES"))
+        return 4 * math.ceil(image / 3) + super().answer_limit()
+
     def _outputs(self, response: httpx.Response) -> tuple[Output, ...]:
         # A 200 means the images were made (and paid for): an unreadable one
         # is reported, not retried into a second charge.
         try:
-            items = response.json().get("data")
-        except (ValueError, AttributeError):
-            raise self._bad_answer("The answer is not a JSON object.") from None
-        if not isinstance(items, list) or not items:
-            raise self._bad_answer("The answer has no images in 'data'.")
+            answer = parse_json(response.content, "The answer")
+            if not isinstance(answer, dict):
+                raise MalformedCallbackError("The answer is not a JSON object.")
+            items = answer.get("data")
+            if not isinstance(items, list) or not items:
+                raise MalformedCallbackError("The answer has no images in 'data'.")
+            check_result_count(len(items))
+        except MalformedCallbackError as exc:
+            raise self._bad_answer(str(exc)) from None
         outputs = []
         for item in items:
             b64 = item.get("b64_json") if isinstance(item, dict) else None
@@ -371,6 +389,10 @@ class OpenAIImagesProvider(HTTPProvider):
                 outputs.append(Output(url=url))
             else:
                 raise self._bad_answer("An image in the answer has neither b64_json nor url.")
+        try:
+            check_result_urls([output.url for output in outputs if output.url])
+        except MalformedCallbackError as exc:
+            raise self._bad_answer(str(exc)) from None
         return tuple(outputs)
 
     def _bad_answer(self, message: str) -> PermanentError:

@@ -8,22 +8,18 @@ finalize overwrites rather than duplicates; the assets and the
 ``succeeded`` transition commit together, and only if the lease is still
 this worker's.
 
-Each attempt keeps its temporary files in a folder of its own, named after
-the job and the attempt (:func:`attempt_folder`): a worker killed mid-way
-leaves it behind, and the next attempt on that host, or the sweeper there,
-removes it (:func:`remove_dead_attempt_folders`).
+Each attempt keeps its downloads in a folder of its own
+(:func:`.work_folders.attempt_folder`), which the next attempt on that host,
+or the sweeper there, removes when a killed worker left it behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import re
-import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,18 +42,13 @@ from ..storage import get_storage, output_name, save_file
 from .jobs import fail
 from .leases import Lease, LeaseLostError
 from .transitions import enqueue, send_after_commit
+from .work_folders import FINALIZE, attempt_folder
 
 logger = logging.getLogger("imagegen")
 
 #: The longest one finalize attempt runs: the task's hard time limit, and
 #: the end of its lease's renewals (a hung worker then loses the job).
 TIME_LIMIT = 280
-#: ``<tmp>/imagegen-finalize-<job id>-<attempt>-<random>``: one attempt's files.
-_FOLDER_PREFIX = "imagegen-finalize-"
-_FOLDER = re.compile(
-    re.escape(_FOLDER_PREFIX) + r"(?P<job>[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})"
-    r"-(?P<attempt>[0-9]+)-[^/]+\Z"
-)
 
 
 def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
@@ -78,7 +69,7 @@ def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
         limit=TIME_LIMIT,
     )
     try:
-        with lease, attempt_folder(job_id, attempt) as folder:
+        with lease, attempt_folder(FINALIZE, job_id, attempt) as folder:
             return _finalize(job_id, attempt, outputs, lease, folder)
     except LeaseLostError:
         logger.info("Finalize of job %s lost its lease; another worker owns it.", job_id)
@@ -207,66 +198,6 @@ def _obtain(job: GenerationJob, source: str | bytes, folder: str) -> Download:
             fh.write(source)
         return Download(path=Path(path), size=len(source), content_type=None, url="")
     return download(source, fetch_policy(get_provider(job.provider)), dir=folder)
-
-
-@contextlib.contextmanager
-def attempt_folder(job_id: Any, attempt: int) -> Iterator[str]:
-    """A private folder (mode 0700) for one finalize attempt's temporary
-    files, removed when the attempt ends. Folders this host still has from
-    the job's earlier attempts are removed first: a worker killed mid-way
-    never got to remove its own."""
-    _remove_folders(job_id, below=attempt)
-    folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{job_id}-{attempt}-")
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def remove_dead_attempt_folders() -> int:
-    """Remove this host's temporary folders of finalize attempts that no
-    longer hold their job (finished, taken over, or their lease ran out).
-    Returns how many were removed. Folders of jobs this database does not
-    know are left alone: another site on the same host may own them."""
-    found = _attempt_folders()
-    if not found:
-        return 0
-    now = timezone.now()
-    holders = {
-        str(pk): attempt if status == Status.FINALIZING and lease and lease > now else None
-        for pk, status, attempt, lease in GenerationJob.objects.filter(
-            pk__in={job for job, _attempt, _path in found}
-        ).values_list("pk", "status", "finalize_attempts", "lease_until")
-    }
-    removed = 0
-    for job, attempt, path in found:
-        if job in holders and holders[job] != attempt:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def _remove_folders(job_id: Any, *, below: int) -> None:
-    for _job, attempt, path in _attempt_folders(str(job_id)):
-        if attempt < below:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _attempt_folders(job_id: str = "") -> list[tuple[str, int, str]]:
-    """``(job id, attempt, path)`` of the attempt folders in this host's temp dir."""
-    root = tempfile.gettempdir()
-    prefix = _FOLDER_PREFIX + job_id
-    try:
-        names = [name for name in os.listdir(root) if name.startswith(prefix)]
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        match = _FOLDER.match(name)
-        path = os.path.join(root, name)
-        if match and os.path.isdir(path) and not os.path.islink(path):
-            found.append((match["job"], int(match["attempt"]), path))
-    return found
 
 
 def job_provenance(job: GenerationJob) -> Provenance:

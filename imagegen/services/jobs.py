@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,11 +32,19 @@ from ..exceptions import (
 )
 from ..fetching import FetchPolicy, check_url
 from ..models import GenerationJob
-from ..providers import GenerationRequest, Provider, TaskState, get_provider
+from ..providers import (
+    GenerationRequest,
+    Provider,
+    TaskState,
+    get_provider,
+    is_sandbox,
+    sandbox_allowed,
+)
 from . import budgets
 from .callback_health import callbacks_arriving
 from .leases import Lease
 from .transitions import enqueue, send_after_commit, transition
+from .work_folders import SUBMIT, attempt_folder
 
 logger = logging.getLogger("imagegen")
 
@@ -57,21 +68,29 @@ def create_job(
     target: Any = None,
     retry_of: GenerationJob | None = None,
     idempotency_key: str = "",
+    idempotency_source: str = "",
 ) -> GenerationJob:
     """Validate and save a job; its submission is enqueued when the transaction commits.
 
     Raises :class:`django.core.exceptions.ValidationError` (with per-field
     messages) for input the provider would refuse, and for a job that would
     exceed a budget (see :mod:`imagegen.services.budgets`); nothing is saved
-    then. With an ``idempotency_key`` a second call with the same key returns
-    the first call's job instead of creating another.
+    then. With an ``idempotency_key`` a second call with the same key, by
+    the same user through the same ``idempotency_source`` (``"admin"``,
+    ``"wagtail"``, ``"api"``, ``"retry"``...; none given:
+    :data:`DEFAULT_IDEMPOTENCY_SOURCE`), returns the first call's job
+    instead of creating another: see :func:`idempotency_scope`.
     """
-    if idempotency_key and (existing := _job_with_key(idempotency_key)):
-        return _same_caller(existing, user)
+    source = idempotency_source or DEFAULT_IDEMPOTENCY_SOURCE
+    if idempotency_key:
+        _check_idempotency_key(idempotency_key)
+        if existing := job_for_key(user, source, idempotency_key):
+            return existing
     backend = get_provider(provider)
     reference_urls = [str(url).strip() for url in reference_urls]
     reference_images = list(reference_images)
     _validate(backend, prompt, mode, resolution, aspect_ratio, reference_urls, reference_images)
+    _check_sandbox_allowed(backend)
     now = timezone.now()
     job = GenerationJob(
         provider=backend.name,
@@ -89,6 +108,7 @@ def create_job(
         created_by=user if getattr(user, "is_authenticated", False) else None,
         retry_of=retry_of,
         idempotency_key=idempotency_key,
+        idempotency_scope=idempotency_scope(user, source) if idempotency_key else "",
     )
     if target is not None:
         job.target_content_type = ContentType.objects.get_for_model(target)
@@ -102,8 +122,8 @@ def create_job(
                 job.reference_images.set(reference_images)
     except IntegrityError:
         # The same key saved by a concurrent call: that call's job is the one.
-        if idempotency_key and (existing := _job_with_key(idempotency_key)):
-            return _same_caller(existing, user)
+        if idempotency_key and (existing := job_for_key(user, source, idempotency_key)):
+            return existing
         raise
     enqueue_submit(job.pk)
     return job
@@ -135,20 +155,69 @@ def longest_submit_seconds() -> float:
     return longest
 
 
-def _job_with_key(key: str) -> GenerationJob | None:
-    return GenerationJob.objects.filter(idempotency_key=key).first()
+#: The source of an idempotency key whose caller names none (the command
+#: line, a site's own code calling :func:`create_job`).
+DEFAULT_IDEMPOTENCY_SOURCE = "service"
+#: A source's name: short, so that it and any user id fit the scope's 64 characters.
+_SOURCE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,19}")
+#: The model field's length.
+_MAX_KEY_LENGTH = 100
 
 
-def _same_caller(job: GenerationJob, user: Any) -> GenerationJob:
-    """The job an idempotency key already made, if the same user made it;
-    another user's key is refused rather than handing over their job."""
-    caller = user.pk if getattr(user, "is_authenticated", False) else None
-    if job.created_by_id != caller:
-        raise ValidationError(
-            _("This request key was already used by someone else; reload the form."),
-            code="idempotency_key_taken",
+def idempotency_scope(user: Any, source: str) -> str:
+    """Where an idempotency key is unique: ``"<source>:<user id>"``, or
+    ``"<source>:-"`` for no user (automations, the command line).
+
+    A key finds only the jobs its own user made through its own source, so
+    one user's key can neither return nor take over another user's job, and
+    a form's key never meets an API client's or a retry's. Raises
+    ValueError for a malformed ``source`` (a programming error, not input).
+    """
+    if not _SOURCE_NAME.fullmatch(source):
+        raise ValueError(
+            f"Idempotency source {source!r}: 1 to 20 of a-z, 0-9, '_' and '-', from a letter."
         )
-    return job
+    owner = str(user.pk) if getattr(user, "is_authenticated", False) else "-"
+    if len(source) + 1 + len(owner) > 64:
+        # A custom user model's long primary key: its digest is as unique.
+        owner = "#" + hashlib.sha256(owner.encode()).hexdigest()[:40]
+    return f"{source}:{owner}"
+
+
+def job_for_key(user: Any, source: str, key: str) -> GenerationJob | None:
+    """The job ``user`` made through ``source`` with idempotency ``key``, if any."""
+    if not key:
+        return None
+    scope = idempotency_scope(user, source)
+    return GenerationJob.objects.filter(idempotency_scope=scope, idempotency_key=key).first()
+
+
+def _check_idempotency_key(key: str) -> None:
+    if not isinstance(key, str) or len(key) > _MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationError(
+            {
+                "idempotency_key": _(
+                    "The request key must be at most %(max)d printable characters; reload the form."
+                )
+                % {"max": _MAX_KEY_LENGTH}
+            },
+            code="invalid_idempotency_key",
+        )
+
+
+def _check_sandbox_allowed(backend: Provider) -> None:
+    """The local sandbox makes no job on a site that has not chosen it
+    (system check E026 reports that site too)."""
+    if is_sandbox(backend) and not sandbox_allowed():
+        raise ValidationError(
+            {
+                "provider": _(
+                    "The sandbox provider is for development: this site runs with DEBUG "
+                    "off and does not set IMAGEGEN_ALLOW_SANDBOX."
+                )
+            },
+            code="sandbox_not_allowed",
+        )
 
 
 def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]:
@@ -156,8 +225,10 @@ def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]
 
     Only failed and expired jobs are retried. Retrying twice returns the
     first retry (``created`` is False then), so a repeated click or a
-    concurrent one cannot pay twice. Raises ValidationError like
-    :func:`create_job`, and for a job that cannot be retried.
+    concurrent one cannot pay twice; that is per user: another user's retry
+    of the same job is never handed out, that user gets a retry of their
+    own. Raises ValidationError like :func:`create_job`, and for a job that
+    cannot be retried.
     """
     if job.status not in (Status.FAILED, Status.EXPIRED):
         raise ValidationError(
@@ -165,14 +236,22 @@ def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]
             % {"status": job.get_status_display()},
             code="not_retryable",
         )
-    key = f"retry:{job.pk}"
-    existing = _job_with_key(key) or job.retries.order_by("created_at").first()
+    key = str(job.pk)
+    # This user's own retry only: another user's is theirs to see and pay
+    # for. Retries made before keys were scoped to users have no key of the
+    # kind, and are found by their link.
+    caller = user if getattr(user, "is_authenticated", False) else None
+    existing = (
+        job_for_key(user, "retry", key)
+        or job.retries.filter(created_by=caller).order_by("created_at").first()
+    )
     if existing:
         return existing, False
     new = create_job(
         user=user,
         retry_of=job,
         idempotency_key=key,
+        idempotency_source="retry",
         target=job.target,
         **job_settings(job),
     )
@@ -316,8 +395,11 @@ def submit(job_id: Any) -> str:
     holder = {"pk": job.pk, "status": Status.QUEUED, "submitting_since": started}
     call = backend.submit_seconds(len(request.image_urls)) + SUBMIT_MARGIN
     try:
-        with Lease(holder, lease.total_seconds(), limit=call):
-            submission = backend.submit(request)
+        with (
+            Lease(holder, lease.total_seconds(), limit=call),
+            attempt_folder(SUBMIT, job.pk, job.submit_attempts) as folder,
+        ):
+            submission = backend.submit(dataclasses.replace(request, work_dir=folder))
     except OutcomeUnknownError as exc:
         return _submit_uncertain(job, backend, started, str(exc))
     except PermanentError as exc:
@@ -717,33 +799,37 @@ def fail(
     if extra_filter is not None:
         qs = qs.filter(extra_filter)
     changes = {"provider_task_id": Coalesce("provider_task_id", Value(task_id))} if task_id else {}
-    moved = qs.update(
-        **changes,
-        status=Status.FAILED,
-        error_code=str(code)[:64],
-        error_message=str(message)[:2000],
-        completed_at=now,
-        next_poll_at=None,
-        lease_until=None,
-        updated_at=now,
-    )
-    if moved:
-        send_after_commit(signals.job_failed, job_id)
+    # One transaction with the webhook outbox rows send_after_commit records.
+    with transaction.atomic():
+        moved = qs.update(
+            **changes,
+            status=Status.FAILED,
+            error_code=str(code)[:64],
+            error_message=str(message)[:2000],
+            completed_at=now,
+            next_poll_at=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        if moved:
+            send_after_commit(signals.job_failed, job_id)
     return bool(moved)
 
 
 def cancel(job_id: Any) -> bool:
     """Cancel a job that has not finished; False if it already had."""
-    moved = transition(
-        job_id,
-        [Status.QUEUED, *IN_FLIGHT],
-        status=Status.CANCELED,
-        completed_at=timezone.now(),
-        next_poll_at=None,
-        lease_until=None,
-    )
-    if moved:
-        send_after_commit(signals.job_canceled, job_id)
+    # One transaction with the webhook outbox rows send_after_commit records.
+    with transaction.atomic():
+        moved = transition(
+            job_id,
+            [Status.QUEUED, *IN_FLIGHT],
+            status=Status.CANCELED,
+            completed_at=timezone.now(),
+            next_poll_at=None,
+            lease_until=None,
+        )
+        if moved:
+            send_after_commit(signals.job_canceled, job_id)
     return moved
 
 
@@ -771,22 +857,24 @@ def expire(job_id: Any) -> bool:
             "each counts against the budgets.",
             lost,
         ) % {"n": lost}
-    moved = (
-        GenerationJob.objects.filter(
-            pk=job_id, status__in=[Status.QUEUED, *IN_FLIGHT], deadline_at__lte=now
-        ).update(
-            status=Status.EXPIRED,
-            error_code=code,
-            error_message=message,
-            completed_at=now,
-            next_poll_at=None,
-            lease_until=None,
-            updated_at=now,
+    # One transaction with the webhook outbox rows send_after_commit records.
+    with transaction.atomic():
+        moved = (
+            GenerationJob.objects.filter(
+                pk=job_id, status__in=[Status.QUEUED, *IN_FLIGHT], deadline_at__lte=now
+            ).update(
+                status=Status.EXPIRED,
+                error_code=code,
+                error_message=message,
+                completed_at=now,
+                next_poll_at=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            == 1
         )
-        == 1
-    )
-    if moved:
-        send_after_commit(signals.job_expired, job_id)
+        if moved:
+            send_after_commit(signals.job_expired, job_id)
     return moved
 
 
