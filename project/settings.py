@@ -153,6 +153,10 @@ IMAGEGEN = {
     },
     "CALLBACK_BASE_URL": os.environ.get("IMAGEGEN_CALLBACK_BASE_URL") or None,
 }
+# The example site is for development: its sandbox stays usable with
+# DJANGO_DEBUG=0 (as the benchmarks and the tests, which inherit this, run).
+# A production site leaves it unset: system check imagegen.E026.
+IMAGEGEN_ALLOW_SANDBOX = True
 
 LOGGING = {
     "version": 1,

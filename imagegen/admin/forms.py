@@ -57,11 +57,15 @@ class GenerateForm(forms.Form):
     provider = forms.ChoiceField(label=_("Provider"), required=False)
     # One per rendered form: submitting the same form twice makes one job.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    #: Where the form's keys are unique, with the user who posts them
+    #: (:func:`imagegen.services.jobs.idempotency_scope`): a key posted by
+    #: another user, or through another form, never finds this form's job.
+    idempotency_source = "admin"
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["idempotency_key"].initial = f"admin:{uuid.uuid4().hex}"
+        self.fields["idempotency_key"].initial = f"{self.idempotency_source}:{uuid.uuid4().hex}"
         providers = conf.configured_providers()
         field = self.fields["provider"]
         field.choices = [(name, f"{name} ({get_provider(name).model})") for name in providers]
@@ -107,6 +111,7 @@ class GenerateForm(forms.Form):
             "reference_images": list(data["reference_images"]),
             "provider": data["provider"],
             "idempotency_key": data["idempotency_key"],
+            "idempotency_source": self.idempotency_source,
         }
 
     def add_service_errors(self, error: ValidationError) -> None:

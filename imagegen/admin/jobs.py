@@ -23,6 +23,7 @@ from ..exceptions import TransientError
 from ..health.notices import notices
 from ..models import GeneratedImage, GenerationJob
 from ..providers import get_provider
+from ..services import budgets
 from ..services.budgets import money
 from .display import status_badge, thumbnail
 from .forms import GenerateForm
@@ -118,6 +119,8 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[GenerationJob]:
         kept = GeneratedImage.objects.exclude(file="").order_by("index")
         queryset = super().get_queryset(request).prefetch_related(Prefetch("images", kept))
+        # What budgets count for each job: the cost column.
+        queryset = queryset.annotate(counted_cost=budgets.COST)
         return permissions.visible_jobs(request.user, queryset)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -136,10 +139,15 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def status_display(self, job: GenerationJob) -> str:
         return status_badge(job.status, job.get_status_display())
 
-    @admin.display(description=gettext_lazy("cost"), ordering="estimated_cost")
+    @admin.display(description=gettext_lazy("cost"), ordering="counted_cost")
     def cost(self, job: GenerationJob) -> str:
-        value = job.charged_cost if job.charged_cost is not None else job.estimated_cost
-        return "" if value is None else money(value)
+        """What the job cost, as budgets count it: what the provider charged
+        (while it runs, the estimate), also when storing the images failed
+        after it reported success; nothing when it reported a failure.
+        Blank for a job without a price."""
+        if job.estimated_cost is None and job.charged_cost is None:
+            return ""
+        return money(job.counted_cost.quantize(budgets.COST_QUANTUM))
 
     @admin.display(description=gettext_lazy("duration"))
     def duration_display(self, job: GenerationJob) -> str:

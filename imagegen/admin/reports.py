@@ -73,6 +73,7 @@ def cost_report_view(model_admin: admin.ModelAdmin) -> Callable[[HttpRequest], H
             "opts": model_admin.opts,
             "form": form,
             "sections": sections,
+            "undelivered": services.reports.charged_not_delivered(since=since, until=until),
             "currency": conf.get_setting("CURRENCY"),
         }
         return TemplateResponse(request, "admin/imagegen/generationjob/cost_report.html", context)

@@ -10,7 +10,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from .. import conf
 from ..choices import Resolution
 from ..exceptions import ImagegenConfigurationError
-from ..providers import Provider, get_provider
+from ..providers import Provider, get_provider, is_sandbox, sandbox_allowed
 from .hints import did_you_mean
 
 
@@ -19,7 +19,7 @@ def check() -> list[CheckMessage]:
     malformed = _check_entries_are_dicts(entries)
     if malformed:
         return malformed
-    errors = _check_selected()
+    errors = _check_selected() + _check_sandbox()
     selected = conf.get_setting("PROVIDER")
     for name, options in entries.items():
         try:
@@ -75,16 +75,8 @@ def _check_selected() -> list[CheckMessage]:
     except ImagegenConfigurationError as exc:
         return [Error(str(exc), id="imagegen.E004")]
     options = provider.options
-    if options.get("SANDBOX"):
-        if not settings.DEBUG:
-            errors.append(
-                Warning(
-                    "imagegen uses the local sandbox provider with DEBUG off.",
-                    hint="Set IMAGEGEN['PROVIDER'] = 'apixo' and an API key for real images.",
-                    id="imagegen.W001",
-                )
-            )
-    elif "API_KEY" in options and not options.get("API_KEY"):
+    # The sandbox's key is a placeholder; its own rules: _check_sandbox.
+    if not is_sandbox(provider) and "API_KEY" in options and not options.get("API_KEY"):
         errors.append(
             Error(
                 f"IMAGEGEN['PROVIDERS'][{provider.name!r}]['API_KEY'] is not set.",
@@ -111,6 +103,61 @@ def _check_selected() -> list[CheckMessage]:
                 f"No price configured for {provider.name}/{provider.model}; costs show as unknown.",
                 hint="Add IMAGEGEN['PRICES'][provider][model][resolution].",
                 id="imagegen.W002",
+            )
+        )
+    return errors
+
+
+def _check_sandbox() -> list[CheckMessage]:
+    """The local sandbox among the providers jobs may use, with DEBUG off: an
+    error unless the site chose it with ``IMAGEGEN_ALLOW_SANDBOX = True``
+    (E026), else a reminder when it is the default provider (W001)."""
+    allowed = getattr(settings, "IMAGEGEN_ALLOW_SANDBOX", False)
+    if not isinstance(allowed, bool):
+        return [
+            Error(
+                f"IMAGEGEN_ALLOW_SANDBOX must be True or False, not {allowed!r}.",
+                hint="True only on development, staging or demo sites that use the sandbox.",
+                id="imagegen.E026",
+            )
+        ]
+    if settings.DEBUG:
+        return []
+    try:
+        choosable = conf.configured_providers()
+    except ImagegenConfigurationError:
+        return []  # an entry that cannot load: E004 first
+    selected = conf.get_setting("PROVIDER")
+    errors: list[CheckMessage] = []
+    for name in choosable:
+        try:
+            sandbox = is_sandbox(get_provider(name))
+        except ImagegenConfigurationError:
+            continue  # E004
+        if not sandbox:
+            continue
+        role = "the default provider" if name == selected else "a provider editors may choose"
+        if sandbox_allowed():
+            if name == selected:
+                errors.append(
+                    Warning(
+                        "imagegen uses the local sandbox provider with DEBUG off "
+                        "(IMAGEGEN_ALLOW_SANDBOX is True).",
+                        hint="Set IMAGEGEN['PROVIDER'] = 'apixo' and an API key for real images.",
+                        id="imagegen.W001",
+                    )
+                )
+            continue
+        errors.append(
+            Error(
+                f"The local sandbox provider {name!r} is {role} while DEBUG is off.",
+                hint=(
+                    "The sandbox is for development: its results come from 127.0.0.1. Set "
+                    "IMAGEGEN['PROVIDER'] to a real provider and remove "
+                    f"{name!r} from IMAGEGEN['PROVIDERS']; a staging or demo site that "
+                    "means to use it sets IMAGEGEN_ALLOW_SANDBOX = True (a Django setting)."
+                ),
+                id="imagegen.E026",
             )
         )
     return errors

@@ -3,9 +3,12 @@
 ``IMAGEGEN["BUDGETS"]`` holds the limits in ``IMAGEGEN["CURRENCY"]``; a
 missing or ``None`` limit means none. What a job costs is its charged cost,
 else its estimate, for the task it holds (or, while queued, the one it is
-about to start). Jobs that failed (moderation refusals included) cost
-nothing for it, nor do jobs canceled or expired before the provider
-accepted them.
+about to start). Jobs the provider reported failed (moderation refusals
+included) cost nothing for it, nor do jobs canceled or expired before the
+provider accepted them. A job that failed after the provider reported
+success (the results could not be downloaded, verified or stored) costs
+what the provider billed for that success: it is "charged, not delivered"
+(:data:`CHARGED_NOT_DELIVERED`), shown apart in the cost report.
 
 On top of that, a job costs its estimate once for every other paid task it
 may have started: each submission whose answer was lost (the provider may
@@ -50,11 +53,23 @@ COST_QUANTUM = Decimal("0.0001")
 
 _MONEY = DecimalField(max_digits=12, decimal_places=4)
 
-#: Jobs whose own task counts: all but failed ones and those canceled or
-#: expired before the provider accepted them.
-OWN_TASK_COUNTS = ~Q(status=Status.FAILED) & ~Q(
-    status__in=[Status.CANCELED, Status.EXPIRED], provider_task_id__isnull=True
+#: Jobs the provider reported a success for (only that report sets
+#: ``provider_completed_at``): it billed the generation, whatever became of
+#: the images on our side.
+PROVIDER_SUCCEEDED = Q(provider_completed_at__isnull=False)
+
+#: Jobs whose own task counts: those the provider reported a success for,
+#: and all others but failed ones and those canceled or expired before the
+#: provider accepted them.
+OWN_TASK_COUNTS = PROVIDER_SUCCEEDED | (
+    ~Q(status=Status.FAILED)
+    & ~Q(status__in=[Status.CANCELED, Status.EXPIRED], provider_task_id__isnull=True)
 )
+
+#: Paid for and never delivered: jobs that failed after the provider
+#: reported success (storing the results failed: ``BAD_RESULT``,
+#: ``STORE_FAILED``, ``NO_RESULTS``, ``RESULTS_LOST``...).
+CHARGED_NOT_DELIVERED = Q(status=Status.FAILED) & PROVIDER_SUCCEEDED
 
 #: Paid tasks a job may have started besides the one it holds: its
 #: submissions that were accepted or never answered, plus an attempt whose

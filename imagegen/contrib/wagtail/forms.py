@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django import forms
@@ -23,6 +22,8 @@ class WagtailGenerateForm(GenerateForm):
     imagegen's own images, which a Wagtail site does not make, so that field
     is left out; reference URLs remain.
     """
+
+    idempotency_source = "wagtail"
 
     # Wagtail's chooser modal validates `required` inputs with a script that
     # expects its own field markup; the server validates everything anyway.
@@ -47,7 +48,6 @@ class WagtailGenerateForm(GenerateForm):
     def __init__(self, *args: Any, user: Any, choose: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, user=user, **kwargs)
         del self.fields["reference_images"]
-        self.fields["idempotency_key"].initial = f"wagtail:{uuid.uuid4().hex}"
         # Before the permission queryset: making the default collection
         # renumbers its siblings' tree paths, which that queryset is built from.
         default = default_collection()
