@@ -49,6 +49,12 @@ DEFAULTS: dict[str, Any] = {
     "BUDGETS": {},
     # Largest callback body accepted, in bytes.
     "MAX_CALLBACK_BYTES": 256 * 1024,
+    # Bytes of body kept of a refused callback (wrong token, unknown job,
+    # malformed, another job's task, too large), and days a delivery record
+    # is kept (refused, and all others); the sweeper purges older ones.
+    "REFUSED_BODY_BYTES": 2048,
+    "REFUSED_DELIVERY_RETENTION_DAYS": 30,
+    "DELIVERY_RETENTION_DAYS": 180,
     # Most arrays and objects nested in one another in JSON from outside
     # (callbacks, provider answers, API bodies); deeper is malformed.
     "MAX_JSON_DEPTH": 32,

@@ -10,9 +10,10 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET
 
-from . import conf, permissions, services
+from . import conf, log_redaction, permissions, services
 from .api.outage import RETRY_AFTER, answers_outage
 from .models import GenerationJob, WebhookDelivery
 from .serializers import job_status
@@ -20,6 +21,12 @@ from .serializers import job_status
 logger = logging.getLogger("imagegen")
 
 
+# The token reaches logs through the request's path: this module is imported
+# when the URLconf routes to the callback view, before any callback arrives.
+log_redaction.install()
+
+
+@sensitive_variables("token")
 @csrf_exempt
 @login_not_required
 @transaction.non_atomic_requests
@@ -27,45 +34,58 @@ def callback(request: HttpRequest, provider: str, job_id, token: str) -> JsonRes
     """Receive a provider's callback for one job (authenticated by the URL token).
 
     Answers 200 when accepted or a duplicate, 400 malformed, 403 wrong token,
-    404 unknown job, 413 too large, 503 when the database is unavailable (so
-    the provider or the poller tries again). Only ``REMOTE_ADDR`` is recorded:
-    forwarded-for headers are client-controlled and never trusted.
+    404 unknown job, 409 another job's task, 413 too large, 503 when the
+    database is unavailable (so the provider or the poller tries again), 500
+    on a bug. Only ``REMOTE_ADDR`` is recorded: forwarded-for headers are
+    client-controlled and never trusted. The token never reaches a log: it
+    is hidden in the request at once, and every error is answered (and
+    logged without it) here rather than by Django's handler.
     """
+    log_redaction.hide_token(request, token)
     if request.method != "POST":
         # Checked here rather than by require_POST, whose log line has the path.
         response = _answer(405, "Only POST.", job_id)
         response["Allow"] = "POST"
         return response
+    try:
+        return _receive(request, provider, str(job_id), token)
+    except DatabaseError:
+        _log_failure("Database unavailable while receiving a callback for %s", job_id, token)
+        response = _answer(503, "Temporarily unavailable.", job_id)
+        response["Retry-After"] = str(RETRY_AFTER)
+        return response
+    except Exception:  # Django's handler would log the path, token and all
+        _log_failure("Error receiving a callback for %s", job_id, token)
+        return _answer(500, "Internal error.", job_id)
+
+
+def _receive(request: HttpRequest, provider: str, job_ref: str, token: str) -> JsonResponse:
     remote_addr = request.META.get("REMOTE_ADDR")
     limit = int(conf.get_setting("MAX_CALLBACK_BYTES"))
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    try:
-        if declared > limit:
-            services.callbacks.record_delivery(
-                provider,
-                str(job_id),
-                body=b"",
-                headers=request.headers,
-                remote_addr=remote_addr,
-                outcome=WebhookDelivery.Outcome.TOO_LARGE,
-                status_code=413,
-            )
-            return _answer(413, "Body too large.", job_id)
-        body = request.read(limit + 1)
-        if len(body) > limit:
-            return _answer(413, "Body too large.", job_id)
-        result = services.handle_callback(
-            provider, str(job_id), token, body, request.headers, remote_addr
+    body = b"" if declared > limit else request.read(limit + 1)
+    if declared > limit or len(body) > limit:
+        services.callbacks.record_delivery(
+            provider,
+            job_ref,
+            body=body,
+            headers=request.headers,
+            remote_addr=remote_addr,
+            outcome=WebhookDelivery.Outcome.TOO_LARGE,
+            status_code=413,
         )
-    except DatabaseError:
-        logger.exception("Database unavailable while receiving a callback for %s", job_id)
-        response = _answer(503, "Temporarily unavailable.", job_id)
-        response["Retry-After"] = str(RETRY_AFTER)
-        return response
-    return _answer(result.status_code, result.message, job_id)
+        return _answer(413, "Body too large.", job_ref)
+    result = services.handle_callback(provider, job_ref, token, body, request.headers, remote_addr)
+    return _answer(result.status_code, result.message, job_ref)
+
+
+def _log_failure(message: str, job_id: object, token: str) -> None:
+    # The traceback as text without the token, not exc_info: the exception's
+    # message (or a handler printing locals) could carry it.
+    logger.error(message + ":\n%s", job_id, log_redaction.format_exception(token))
 
 
 def _answer(status: int, message: str, job_id: object) -> JsonResponse:

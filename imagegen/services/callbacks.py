@@ -6,19 +6,26 @@ records the delivery, so the job's change and the record of what caused it
 commit together, with one durable commit per callback. When applying fails
 on a database error, that transaction rolls back and the delivery is
 recorded on its own with the error, for audit and replay; refused
-deliveries (wrong token, unknown job, malformed) are recorded too. Nothing
-slow happens here: downloading and storing results is the finalize task's
-job, so the provider gets its answer in milliseconds.
+deliveries (wrong token, unknown job, malformed, another job's task, too
+large) are recorded too, with only the first ``REFUSED_BODY_BYTES`` of
+their body, so traffic without a token cannot grow the table beyond that
+per request (:mod:`.retention` purges old records). What is stored is text
+the database accepts whatever arrived: bytes that are not UTF-8, NUL and
+lone surrogates are written as backslash escapes (:func:`storable_body`).
+Nothing slow happens here: downloading and storing results is the finalize
+task's job, so the provider gets its answer in milliseconds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from .. import conf, tokens
 from ..exceptions import ImagegenConfigurationError, MalformedCallbackError, ProviderError
@@ -32,6 +39,18 @@ Outcome = WebhookDelivery.Outcome
 
 #: Request headers worth keeping for audit; nothing that could carry credentials.
 KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent")
+#: Most bytes (UTF-8) kept of one header's value, and of a delivery's error text.
+HEADER_VALUE_BYTES = 256
+ERROR_BYTES = 4096
+
+#: Deliveries refused before anything was applied: only the first
+#: ``REFUSED_BODY_BYTES`` of their body are kept, and they are purged after
+#: ``REFUSED_DELIVERY_RETENTION_DAYS`` (:mod:`.retention`).
+REFUSED = (Outcome.FORBIDDEN, Outcome.UNKNOWN_JOB, Outcome.MALFORMED, Outcome.TOO_LARGE)
+
+#: The answer to a callback whose task is another job's (409: it conflicts
+#: with that job, and a 4xx tells the provider not to send it again).
+FOREIGN_TASK = "The callback's taskId belongs to another job."
 
 
 @dataclass(frozen=True)
@@ -53,18 +72,68 @@ def record_delivery(
     job: GenerationJob | None = None,
     error: str = "",
 ) -> WebhookDelivery:
-    """Store an incoming delivery with its outcome."""
+    """Store an incoming delivery with its outcome, as text the database
+    accepts; a refused delivery keeps only the first ``REFUSED_BODY_BYTES``
+    of its body. What was changed to store it is said in ``error``."""
+    text, escaped = storable_body(body)
+    notes = [error] if error else []
+    if escaped:
+        notes.append("The body is not UTF-8 text without NUL: stored with backslash escapes.")
+    if outcome in REFUSED:
+        limit = int(conf.get_setting("REFUSED_BODY_BYTES"))
+        if len(text.encode("utf-8")) > limit:
+            text = _prefix(text, limit)
+            notes.append(f"Body cut to its first {limit} bytes.")
     return WebhookDelivery.objects.create(
         job=job,
         provider=provider[:50],
         job_ref=job_ref[:64],
         remote_addr=remote_addr or None,
-        headers={k: headers[k][:500] for k in KEPT_HEADERS if k in headers},
-        body=body.decode("utf-8", "replace"),
+        headers={
+            name: _prefix(storable_text(headers[name]), HEADER_VALUE_BYTES)
+            for name in KEPT_HEADERS
+            if name in headers
+        },
+        body=text,
         outcome=outcome,
         status_code=status_code,
-        error=error,
+        error=_prefix(storable_text(" ".join(notes)), ERROR_BYTES),
     )
+
+
+def storable_body(body: bytes) -> tuple[str, bool]:
+    """``body`` as text any database stores, and whether it had to be
+    escaped: bytes that are not UTF-8 (invalid, overlong, encoded
+    surrogates) become ``\\xNN``, and NUL (which PostgreSQL refuses in
+    text) becomes ``\\x00``."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return storable_text(body.decode("utf-8", "backslashreplace")), True
+    return storable_text(text), "\x00" in text
+
+
+def storable_text(text: str) -> str:
+    """``text`` with what a database cannot store as text escaped: NUL as
+    ``\\x00``, lone surrogates as ``\\udXXX``."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if _encodable(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _prefix(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits in ``limit`` bytes."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
 def handle_callback(
@@ -103,6 +172,14 @@ def handle_callback(
             outcome = Outcome.ACCEPTED if applied == "advanced" else Outcome.DUPLICATE
             result = CallbackResult(200, outcome, "OK")
             record(result, job)
+    except IntegrityError:
+        if not _task_of_another_job(provider_name, job.pk, state.task_id):
+            raise
+        # Another job took this task between the check and this job's update
+        # (the unique constraint on tasks caught it): the same refusal.
+        refusal = _foreign_task(job)
+        record(refusal.result, job, refusal.error)
+        return refusal.result
     except DatabaseError:
         logger.exception("Database error applying callback for job %s", job.pk)
         result = CallbackResult(503, Outcome.ERROR, "Temporarily unavailable.")
@@ -129,7 +206,7 @@ def _check(
     """The job and the state a callback reports, or why it is refused."""
     job = (
         GenerationJob.objects.filter(pk=job_ref, provider=provider_name)
-        .only("pk", "callback_token_hash", "provider_task_id")
+        .only("pk", "provider", "callback_token_hash", "provider_task_id")
         .order_by()
         .first()
     )
@@ -137,16 +214,17 @@ def _check(
         return Refusal(CallbackResult(404, Outcome.UNKNOWN_JOB, "Unknown job."))
     if not tokens.token_matches(token, job.callback_token_hash):
         return Refusal(CallbackResult(403, Outcome.FORBIDDEN, "Invalid token."))
+    if storable_body(body)[1]:
+        error = "The body is not UTF-8 text without NUL bytes."
+        return Refusal(CallbackResult(400, Outcome.MALFORMED, error), job, error)
     try:
         provider = get_provider(provider_name)
         state = provider.parse_callback(body, headers)
     except (MalformedCallbackError, ImagegenConfigurationError) as exc:
         return Refusal(CallbackResult(400, Outcome.MALFORMED, str(exc)), job, str(exc))
-    if job.provider_task_id and state.task_id != job.provider_task_id:
-        # Same job token, other task: an earlier submission whose answer was
-        # lost also went through. It is logged so duplicate spend is visible.
-        error = "The callback's taskId is not this job's task (duplicate submission?)."
-        return Refusal(CallbackResult(400, Outcome.MALFORMED, error), job, error)
+    refusal = _refuse_state(job, state)
+    if refusal is not None:
+        return refusal
     if conf.get_setting("CONFIRM_CALLBACKS"):
         try:
             state = provider.fetch(state.task_id)
@@ -155,7 +233,51 @@ def _check(
             return Refusal(
                 CallbackResult(503, Outcome.ERROR, "Could not confirm; retry later."), job, error
             )
+        return _refuse_state(job, state) or (job, state)
     return job, state
+
+
+def _refuse_state(job: GenerationJob, state: TaskState) -> Refusal | None:
+    """Why a parsed report may not be applied to ``job``, if it may not."""
+    if not all(_encodable(text) and "\x00" not in text for text in _texts(state)):
+        # json.loads turns "\u0000" and "\ud800" into text no database stores.
+        error = "The callback carries NUL or lone surrogate characters."
+        return Refusal(CallbackResult(400, Outcome.MALFORMED, error), job, error)
+    if _task_of_another_job(job.provider, job.pk, state.task_id):
+        # Whatever this job's state, with or without a task: taking the task
+        # would steal the other job's result (and break the unique constraint).
+        return _foreign_task(job)
+    if job.provider_task_id and state.task_id != job.provider_task_id:
+        # Same job token, other task: an earlier submission whose answer was
+        # lost also went through. It is logged so duplicate spend is visible.
+        error = "The callback's taskId is not this job's task (duplicate submission?)."
+        return Refusal(CallbackResult(400, Outcome.MALFORMED, error), job, error)
+    return None
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every string in a report (its fields and its outputs')."""
+    if isinstance(value, str):
+        yield value
+    elif dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from _texts(getattr(value, field.name))
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _texts(item)
+
+
+def _task_of_another_job(provider: str, job_id: Any, task_id: str) -> bool:
+    """Whether ``task_id`` is another job's (through the unique constraint's index)."""
+    return (
+        GenerationJob.objects.filter(provider=provider, provider_task_id=task_id)
+        .exclude(pk=job_id)
+        .exists()
+    )
+
+
+def _foreign_task(job: GenerationJob) -> Refusal:
+    return Refusal(CallbackResult(409, Outcome.MALFORMED, FOREIGN_TASK), job, FOREIGN_TASK)
 
 
 def replay(delivery: WebhookDelivery) -> CallbackResult:
@@ -168,7 +290,15 @@ def replay(delivery: WebhookDelivery) -> CallbackResult:
         state = provider.parse_callback(delivery.body.encode("utf-8"), delivery.headers)
     except MalformedCallbackError as exc:
         return CallbackResult(400, Outcome.MALFORMED, str(exc))
-    with transaction.atomic():
-        applied = apply_update(job.pk, state, source="replay")
+    refusal = _refuse_state(job, state)
+    if refusal is not None:
+        return refusal.result
+    try:
+        with transaction.atomic():
+            applied = apply_update(job.pk, state, source="replay")
+    except IntegrityError:
+        if not _task_of_another_job(job.provider, job.pk, state.task_id):
+            raise
+        return _foreign_task(job).result
     outcome = Outcome.ACCEPTED if applied == "advanced" else Outcome.DUPLICATE
     return CallbackResult(200, outcome, "OK")

@@ -9,7 +9,8 @@ finalize whose lease ran out. Claims use ``SELECT ... FOR UPDATE SKIP
 LOCKED`` where the database has it, so two sweepers by mistake stay safe.
 It then re-sends due outbound webhooks the same way
 (:func:`imagegen.webhooks.delivery.resend_due`) and previews whose task was
-lost (:func:`.thumbnails.resend_missing`), and records that it ran
+lost (:func:`.thumbnails.resend_missing`), purges old callback records
+(:func:`.retention.purge_due`), and records that it ran
 (:mod:`.health`: the doctor and the job list tell when beat stopped).
 """
 
@@ -26,7 +27,7 @@ from django.utils import timezone
 from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
-from . import health, thumbnails
+from . import health, retention, thumbnails
 from .jobs import POLL_LEASE, enqueue_submit, expire
 from .transitions import enqueue
 
@@ -75,6 +76,8 @@ def sweep(now: datetime | None = None) -> Counter:
     # Previews whose task was lost: from the previous sweep's heartbeat to
     # ``now``, which is then recorded, so the next sweep carries on from it.
     counts["previews"] = thumbnails.resend_missing(now)
+    # Callback records past their retention: a batch at most once an hour.
+    counts["purged"] = retention.purge_due(now)
     health.record(health.SWEEP, now)
     return counts
 

@@ -1,4 +1,4 @@
-"""``manage.py imagegen <generate|sandbox|demo|sweep|status|openapi|token>``."""
+"""``manage.py imagegen <generate|sandbox|demo|sweep|purge-deliveries|status|openapi|token>``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ...sandbox import __main__ as sandbox_cli
 from ..progress import wait_for_job
 
 #: Actions that read or write imagegen's tables: they first check its migrations are applied.
-DATABASE_ACTIONS = {"generate", "demo", "sweep", "status", "token"}
+DATABASE_ACTIONS = {"generate", "demo", "sweep", "purge-deliveries", "status", "token"}
 
 NOT_MIGRATED = "The database is not migrated: run `manage.py migrate` first."
 
@@ -127,6 +127,16 @@ class Command(BaseCommand):
         sweep = add_action(sub, "sweep", help="Run the sweeper once (or every N seconds).")
         sweep.add_argument("--every", type=float, default=None, metavar="SECONDS")
 
+        purge = add_action(
+            sub,
+            "purge-deliveries",
+            help="Delete callback delivery records past their retention "
+            "(REFUSED_DELIVERY_RETENTION_DAYS, DELIVERY_RETENTION_DAYS).",
+        )
+        purge.add_argument(
+            "--dry-run", action="store_true", help="Only count what would be deleted."
+        )
+
         status = add_action(sub, "status", help="Show recent jobs, or one job.")
         status.add_argument("job_id", nargs="?")
         status.add_argument("--limit", type=int, default=20)
@@ -163,7 +173,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action in DATABASE_ACTIONS:
             require_migrated()
-        getattr(self, f"handle_{action}")(**options)
+        getattr(self, f"handle_{action.replace('-', '_')}")(**options)
 
     def handle_generate(self, **options: Any) -> None:
         mode = options["mode"] or ("image-to-image" if options["ref"] else "text-to-image")
@@ -215,6 +225,20 @@ class Command(BaseCommand):
             if not options["every"]:
                 return
             time.sleep(options["every"])  # the sweep cadence itself, like beat's schedule
+
+    def handle_purge_deliveries(self, **options: Any) -> None:
+        from ...services import retention
+
+        if options["dry_run"]:
+            counts = {kind: rows.count() for kind, rows in retention.expired().items()}
+            verb = "would delete"
+        else:
+            counts = retention.purge()
+            verb = "deleted"
+        self.stdout.write(
+            f"{verb} {counts['refused']} refused and {counts['accepted']} other "
+            "callback deliveries past their retention."
+        )
 
     def handle_status(self, **options: Any) -> None:
         if options["job_id"]:
