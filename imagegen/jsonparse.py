@@ -41,6 +41,11 @@ class MalformedJSON(ValueError):
     """The input is not UTF-8, not JSON, or nested deeper than allowed."""
 
 
+class NestedTooDeep(MalformedJSON):
+    """The input nests arrays and objects deeper than allowed: never a
+    glitch in transit, so a caller may treat it as final."""
+
+
 def loads(raw: bytes | str, *, max_depth: int | None = None) -> Any:
     """Parse ``raw`` (UTF-8 bytes or text) as strict JSON.
 
@@ -48,8 +53,8 @@ def loads(raw: bytes | str, *, max_depth: int | None = None) -> Any:
     (``[]`` is 1, ``{"a": [1]}`` is 2, a scalar 0); None reads the setting
     ``MAX_JSON_DEPTH``. Raises :class:`MalformedJSON` for bytes that are not
     UTF-8, text that is not JSON (``NaN`` and ``Infinity`` included: JSON has
-    no such values), and documents nested deeper than the bound; never
-    ``RecursionError``.
+    no such values), and documents nested deeper than the bound (as its
+    subclass :class:`NestedTooDeep`); never ``RecursionError``.
     """
     if max_depth is None:
         max_depth = int(conf.get_setting("MAX_JSON_DEPTH"))
@@ -64,13 +69,13 @@ def loads(raw: bytes | str, *, max_depth: int | None = None) -> Any:
                 f"not UTF-8 (byte 0x{data[exc.start]:02x} at position {exc.start})"
             ) from None
     if exceeds_depth(data, max_depth):
-        raise MalformedJSON(f"nested more than {max_depth} levels deep")
+        raise NestedTooDeep(f"nested more than {max_depth} levels deep")
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         # Not reached with a sane bound (the count above is an upper bound of
         # the parser's depth); kept so no bound can turn into a 500.
-        raise MalformedJSON(f"nested more than {max_depth} levels deep") from None
+        raise NestedTooDeep(f"nested more than {max_depth} levels deep") from None
     except json.JSONDecodeError as exc:
         raise MalformedJSON(
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"

@@ -7,7 +7,6 @@ the callback share the same ``data`` shape, parsed by :func:`parse_task`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 from django.utils.translation import gettext_lazy as _
 
+from .. import jsonparse
 from ..choices import TaskStatus
 from ..exceptions import MalformedCallbackError, PermanentError, TransientError
 from .base import (
@@ -25,6 +25,9 @@ from .base import (
     Output,
     Submission,
     TaskState,
+    UnusableAnswer,
+    check_result_urls,
+    parse_json,
 )
 
 #: Editor-facing explanations of APIXO's task failure codes. Unknown codes
@@ -103,17 +106,19 @@ class APIXOProvider(HTTPProvider):
         response = self.request(
             "GET", f"/statusTask/{self.model}", params={"taskId": task_id}, idempotent=True
         )
-        data = self._envelope_data(response)
         try:
-            return parse_task(data)
+            return parse_task(self._envelope_data(response))
+        except UnusableAnswer as exc:
+            # Hostile or broken for good: the job fails with the reason,
+            # nothing is downloaded.
+            raise PermanentError(
+                f"Unusable status answer: {exc}", code="MALFORMED_ANSWER", provider=self.name
+            ) from None
         except MalformedCallbackError as exc:
             raise TransientError(f"Unreadable status answer: {exc}", provider=self.name) from None
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskState:
-        try:
-            envelope = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise MalformedCallbackError("The callback body is not UTF-8 JSON.") from None
+        envelope = parse_json(body, "The callback body")
         if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
             raise MalformedCallbackError("The callback has no 'data' object.")
         return parse_task(envelope["data"])
@@ -147,15 +152,20 @@ class APIXOProvider(HTTPProvider):
 
     def error_message(self, response: httpx.Response) -> str:
         try:
-            message = response.json().get("message")
-        except (ValueError, AttributeError):
+            message = jsonparse.loads(response.content).get("message")
+        except (jsonparse.MalformedJSON, AttributeError):
             return ""
         return str(message)[:300] if message else ""
 
     def _envelope_data(self, response: httpx.Response) -> Any:
+        """The envelope's ``data``. Raises :class:`UnusableAnswer` (nested
+        too deep), :class:`TransientError` (not JSON, no envelope) or the
+        envelope's own error."""
         try:
-            envelope = response.json()
-        except ValueError:
+            envelope = parse_json(response.content, "The answer")
+        except UnusableAnswer:
+            raise
+        except MalformedCallbackError:
             raise TransientError(
                 "The provider answered with something that is not JSON.", provider=self.name
             ) from None
@@ -207,16 +217,11 @@ def parse_task(data: Any) -> TaskState:
 
 def _result_urls(result_json: Any) -> list[str]:
     if isinstance(result_json, str):
-        try:
-            result_json = json.loads(result_json)
-        except ValueError:
-            raise MalformedCallbackError("'resultJson' is not valid JSON.") from None
+        # JSON inside a JSON string: its depth is bounded on its own.
+        result_json = parse_json(result_json, "'resultJson'")
     if not isinstance(result_json, dict):
         raise MalformedCallbackError("'resultJson' must hold an object.")
-    urls = result_json.get("resultUrls")
-    if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
-        raise MalformedCallbackError("'resultJson.resultUrls' must be a list of URLs.")
-    return urls
+    return check_result_urls(result_json.get("resultUrls"))
 
 
 def _int_or_none(value: Any) -> int | None:

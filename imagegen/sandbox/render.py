@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import struct
+import zipfile
 import zlib
 
 from PIL import Image, ImageDraw
@@ -79,3 +80,20 @@ def gif() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 20, 20)).save(out, "GIF")
     return out.getvalue()
+
+
+def animated(fmt: str, frames: int = 3) -> bytes:
+    """A small animated PNG (APNG) or WebP: ``fmt`` is ``"PNG"`` or ``"WEBP"``."""
+    images = [Image.new("RGB", (32, 32), (40 * i, 20, 20)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, fmt, save_all=True, append_images=images[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+def polyglot(image: bytes) -> bytes:
+    """``image`` with a zip archive after it: still a valid image to a viewer,
+    and a valid archive to an unzip tool."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("payload.txt", "not part of the image")
+    return image + archive.getvalue()

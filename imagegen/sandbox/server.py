@@ -26,6 +26,20 @@ from urllib.parse import parse_qs, urlsplit
 from . import openai_api, render
 from .markers import parse_http, parse_latency, parse_markers
 
+#: What ``answer=deep`` and ``answer=deep-result`` nest: 100 000 levels of
+#: arrays (about 200 kB), where a plain ``json.loads`` raises RecursionError.
+_DEEP = "[" * 100_000 + "]" * 100_000
+_DEEP_PLACEHOLDER = "__sandbox_deep__"
+#: What ``answer=huge`` adds to an answer: past imagegen's default 256 KiB cap.
+HUGE_ANSWER_BYTES = 1024 * 1024
+
+
+def dumps(payload: Any) -> str:
+    """``json.dumps``, with the ``answer=deep`` placeholder replaced by the
+    deep document (json.dumps itself cannot nest that far)."""
+    return json.dumps(payload).replace(f'"{_DEEP_PLACEHOLDER}"', _DEEP)
+
+
 MODEL = "gpt-image-2"
 MODES = ("text-to-image", "image-to-image")
 FAIL_MESSAGES = {
@@ -237,11 +251,18 @@ class SandboxServer:
         done = state in ("success", "failed")
         ext = "jpg" if task.fmt == "jpeg" else "png"
         base = self.config.public_url or self.url
-        urls = [f"{base}/files/{task.task_id}/{i}.{ext}" for i in range(task.count)]
-        return {
+        listed = int(task.markers.get("result-urls") or task.count)
+        urls = [f"{base}/files/{task.task_id}/{i}.{ext}" for i in range(listed)]
+        answer = task.markers.get("answer", "")
+        if answer == "duplicate-urls":
+            urls = [urls[0], *urls]
+        result = json.dumps({"resultUrls": urls})
+        if answer == "deep-result":
+            result = result[:-1] + ', "x": ' + _DEEP + "}"
+        data = {
             "taskId": task.task_id,
             "state": state,
-            "resultJson": json.dumps({"resultUrls": urls}) if state == "success" else "",
+            "resultJson": result if state == "success" else "",
             "failCode": task.fail_code if state == "failed" else "",
             "failMsg": FAIL_MESSAGES.get(task.fail_code, f"Task failed: {task.fail_code}")
             if state == "failed"
@@ -250,6 +271,11 @@ class SandboxServer:
             "completeTime": int((task.created + task.duration) * 1000) if done else None,
             "costTime": int(task.duration * 1000) if done else 0,
         }
+        if answer == "deep":
+            data["x"] = _DEEP_PLACEHOLDER
+        elif answer == "huge":
+            data["padding"] = "x" * HUGE_ANSWER_BYTES
+        return data
 
     def task(self, task_id: str | None) -> Task | None:
         """The task with this id, if the sandbox knows it."""
@@ -315,7 +341,7 @@ class SandboxServer:
         self._deliver(task, state)
 
     def _deliver(self, task: Task, state: str) -> None:
-        body = json.dumps({"code": 200, "message": "success", "data": self.task_data(task, state)})
+        body = dumps({"code": 200, "message": "success", "data": self.task_data(task, state)})
         for attempt in range(self.config.callback_retries + 1):
             request = _callback_request(task.callback_url, body)
             try:
@@ -545,6 +571,9 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 data = render.bomb_png()
             elif kind == "gif":
                 data, ctype = render.gif(), "image/gif"
+            elif kind in ("apng", "awebp"):
+                fmt = "PNG" if kind == "apng" else "WEBP"
+                data, ctype = render.animated(fmt), f"image/{fmt.lower()}"
             else:
                 data = task.files.get(index)
                 if data is None:
@@ -559,6 +588,8 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                     task.files[index] = data
                 if kind == "truncated":
                     data = data[: len(data) // 2]
+                elif kind == "polyglot":
+                    data = render.polyglot(data)
             self.send_response(200)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
@@ -599,7 +630,7 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self._json(status, {"code": status, "message": message, "data": data}, headers)
 
         def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
+            data = dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
