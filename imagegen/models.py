@@ -102,6 +102,10 @@ class GenerationJob(models.Model):
         ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     target_object_id = models.CharField(max_length=255, blank=True)
+    # The target's field the job was made for (imagegen.fields): its history
+    # lists the job even when the editor left before it finished. On an add
+    # form the object id stays empty until the form saves and links the job.
+    target_field = models.CharField(_("target field"), max_length=100, blank=True)
     target = GenericForeignKey("target_content_type", "target_object_id")
     retry_of = models.ForeignKey(
         "self",
