@@ -70,7 +70,41 @@ def create_job(
     idempotency_key: str = "",
     idempotency_source: str = "",
 ) -> GenerationJob:
+    """Validate and save a job: :func:`get_or_create_job` without its flag."""
+    job, _created = get_or_create_job(
+        prompt=prompt,
+        mode=mode,
+        resolution=resolution,
+        aspect_ratio=aspect_ratio,
+        reference_urls=reference_urls,
+        reference_images=reference_images,
+        provider=provider,
+        user=user,
+        target=target,
+        retry_of=retry_of,
+        idempotency_key=idempotency_key,
+        idempotency_source=idempotency_source,
+    )
+    return job
+
+
+def get_or_create_job(
+    *,
+    prompt: str,
+    mode: str = Mode.TEXT_TO_IMAGE,
+    resolution: str = Resolution.R1K,
+    aspect_ratio: str = AspectRatio.AUTO,
+    reference_urls: Sequence[str] = (),
+    reference_images: Sequence[Any] = (),
+    provider: str | None = None,
+    user: Any = None,
+    target: Any = None,
+    retry_of: GenerationJob | None = None,
+    idempotency_key: str = "",
+    idempotency_source: str = "",
+) -> tuple[GenerationJob, bool]:
     """Validate and save a job; its submission is enqueued when the transaction commits.
+    Returns the job and whether this call made it.
 
     Raises :class:`django.core.exceptions.ValidationError` (with per-field
     messages) for input the provider would refuse, and for a job that would
@@ -79,13 +113,13 @@ def create_job(
     the same user through the same ``idempotency_source`` (``"admin"``,
     ``"wagtail"``, ``"api"``, ``"retry"``...; none given:
     :data:`DEFAULT_IDEMPOTENCY_SOURCE`), returns the first call's job
-    instead of creating another: see :func:`idempotency_scope`.
+    instead of creating another (``created`` False): see
+    :func:`idempotency_scope`.
     """
-    source = idempotency_source or DEFAULT_IDEMPOTENCY_SOURCE
     if idempotency_key:
         _check_idempotency_key(idempotency_key)
-        if existing := job_for_key(user, source, idempotency_key):
-            return existing
+        if existing := job_for_key(user, idempotency_source, idempotency_key):
+            return existing, False
     backend = get_provider(provider)
     reference_urls = [str(url).strip() for url in reference_urls]
     reference_images = list(reference_images)
@@ -108,7 +142,7 @@ def create_job(
         created_by=user if getattr(user, "is_authenticated", False) else None,
         retry_of=retry_of,
         idempotency_key=idempotency_key,
-        idempotency_scope=idempotency_scope(user, source) if idempotency_key else "",
+        idempotency_scope=idempotency_scope(user, idempotency_source) if idempotency_key else "",
     )
     if target is not None:
         job.target_content_type = ContentType.objects.get_for_model(target)
@@ -122,11 +156,11 @@ def create_job(
                 job.reference_images.set(reference_images)
     except IntegrityError:
         # The same key saved by a concurrent call: that call's job is the one.
-        if idempotency_key and (existing := job_for_key(user, source, idempotency_key)):
-            return existing
+        if idempotency_key and (existing := job_for_key(user, idempotency_source, idempotency_key)):
+            return existing, False
         raise
     enqueue_submit(job.pk)
-    return job
+    return job, True
 
 
 def enqueue_submit(job_id: Any) -> None:
@@ -170,9 +204,11 @@ def idempotency_scope(user: Any, source: str) -> str:
 
     A key finds only the jobs its own user made through its own source, so
     one user's key can neither return nor take over another user's job, and
-    a form's key never meets an API client's or a retry's. Raises
-    ValueError for a malformed ``source`` (a programming error, not input).
+    a form's key never meets an API client's or a retry's. No ``source``
+    is :data:`DEFAULT_IDEMPOTENCY_SOURCE`. Raises ValueError for a
+    malformed one (a programming error, not input).
     """
+    source = source or DEFAULT_IDEMPOTENCY_SOURCE
     if not _SOURCE_NAME.fullmatch(source):
         raise ValueError(
             f"Idempotency source {source!r}: 1 to 20 of a-z, 0-9, '_' and '-', from a letter."
@@ -224,11 +260,11 @@ def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]
     """Create a new job with ``job``'s settings, linked to it by ``retry_of``.
 
     Only failed and expired jobs are retried. Retrying twice returns the
-    first retry (``created`` is False then), so a repeated click or a
-    concurrent one cannot pay twice; that is per user: another user's retry
-    of the same job is never handed out, that user gets a retry of their
-    own. Raises ValidationError like :func:`create_job`, and for a job that
-    cannot be retried.
+    first retry (``created`` is False then, also for the clicks that lost a
+    race to make it), so a repeated click or a concurrent one cannot pay
+    twice. That is per user: another user's retry of the same job is never
+    handed out, that user gets a retry of their own. Raises ValidationError
+    like :func:`create_job`, and for a job that cannot be retried.
     """
     if job.status not in (Status.FAILED, Status.EXPIRED):
         raise ValidationError(
@@ -247,7 +283,7 @@ def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]
     )
     if existing:
         return existing, False
-    new = create_job(
+    return get_or_create_job(
         user=user,
         retry_of=job,
         idempotency_key=key,
@@ -255,7 +291,6 @@ def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]
         target=job.target,
         **job_settings(job),
     )
-    return new, True
 
 
 def job_settings(job: GenerationJob) -> dict[str, Any]:
