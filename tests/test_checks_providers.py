@@ -1,6 +1,7 @@
 """Provider entries: imagegen.E021 (PROVIDERS not a dict of dicts, or an option
 the provider does not read), E004 for every entry; the options each provider
-class declares; the built-in sandbox entry's latency."""
+class declares; the built-in sandbox entry's latency; the sandbox with DEBUG
+off (E026, W001, and the same rule at run time)."""
 
 from __future__ import annotations
 
@@ -162,3 +163,123 @@ def test_sandbox_job_is_polled_soon_after_the_sandbox_answered(
     while waited < slowest:
         waited += scheduling.next_poll_delay(latency, waited)
     assert waited <= slowest + 5
+
+
+# --- The sandbox with DEBUG off ---------------------------------------------
+
+#: Where the sandbox stands in IMAGEGEN: the default provider, a provider
+#: editors may choose beside a real default, or not configured at all.
+SANDBOX_PLACES = {
+    "default": {"PROVIDER": "sandbox"},
+    "choosable": {"PROVIDER": "apixo", "PROVIDERS": {"apixo": {"API_KEY": "k"}, "sandbox": {}}},
+    "absent": {"PROVIDER": "apixo", "PROVIDERS": {"apixo": {"API_KEY": "k"}}},
+}
+#: IMAGEGEN_ALLOW_SANDBOX: unset, False, True, and values that are not a bool.
+ALLOW_VALUES = {"unset": None, "false": False, "true": True, "string": "True", "one": 1}
+
+
+def _allow(settings, value):
+    if value == "unset":
+        del settings.IMAGEGEN_ALLOW_SANDBOX
+    else:
+        settings.IMAGEGEN_ALLOW_SANDBOX = ALLOW_VALUES[value]
+
+
+@pytest.mark.parametrize("place", SANDBOX_PLACES)
+@pytest.mark.parametrize("allow", ALLOW_VALUES)
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "no-debug"])
+def test_sandbox_needs_debug_or_an_explicit_choice(settings, debug, allow, place):
+    """DEBUG on/off x IMAGEGEN_ALLOW_SANDBOX unset/False/True/not a bool x the
+    sandbox as default, choosable or absent: E026 when a usable sandbox is not
+    chosen with DEBUG off (and for a value that is not a bool), W001 when it is
+    chosen and is the default; nothing otherwise."""
+    settings.DEBUG = debug
+    _allow(settings, allow)
+    found = [m for m in _checks(SANDBOX_PLACES[place], settings) if m.id.endswith(("E026", "W001"))]
+    not_bool = allow in ("string", "one")
+    usable = place != "absent"
+    expected = set()
+    if not_bool or (usable and not debug and allow != "true"):
+        expected.add("imagegen.E026")
+    if usable and not debug and allow == "true" and place == "default":
+        expected.add("imagegen.W001")
+    assert {m.id for m in found} == expected
+    for message in found:
+        if message.id == "imagegen.E026" and not not_bool:
+            assert "'sandbox'" in message.msg and "IMAGEGEN_ALLOW_SANDBOX = True" in message.hint
+            role = "the default provider" if place == "default" else "a provider editors may"
+            assert role in message.msg
+
+
+def _checks(imagegen, settings):
+    from imagegen.checks import check_settings
+
+    settings.IMAGEGEN = imagegen
+    return check_settings()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("allow", ALLOW_VALUES)
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "no-debug"])
+def test_sandbox_policy_at_run_time(settings, debug, allow):
+    """The same family at run time: the sandbox may fetch from private hosts,
+    and jobs may be made for it, only with DEBUG on or the setting True."""
+    from django.core.exceptions import ValidationError
+
+    from imagegen import services
+    from imagegen.models import GenerationJob
+    from imagegen.providers import sandbox_allowed
+
+    settings.DEBUG = debug
+    _allow(settings, allow)
+    settings.IMAGEGEN = SANDBOX_PLACES["choosable"]
+    allowed = debug or allow == "true"
+    assert sandbox_allowed() is allowed
+    provider = get_provider("sandbox")
+    assert provider.allow_private_hosts is allowed
+    assert services.fetch_policy(provider).allow_private is allowed
+    # A real provider's own option is never touched.
+    assert get_provider("apixo").allow_private_hosts is False
+    if allowed:
+        assert services.create_job(prompt="a kite", provider="sandbox").provider == "sandbox"
+    else:
+        with pytest.raises(ValidationError) as info:
+            services.create_job(prompt="a kite", provider="sandbox")
+        assert "IMAGEGEN_ALLOW_SANDBOX" in info.value.message_dict["provider"][0]
+        assert not GenerationJob.objects.exists()
+    assert services.create_job(prompt="a kite", provider="apixo").provider == "apixo"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("allow", ["unset", "false", "true"])
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "no-debug"])
+def test_sandbox_results_are_not_downloaded_unless_allowed(
+    settings, imagegen_settings, sandbox, debug, allow
+):
+    """A real sandbox job whose task finished, stored under each DEBUG x
+    setting: its result on 127.0.0.1 is fetched only when the sandbox is
+    allowed; otherwise the download is refused and nothing is stored."""
+    from imagegen import services
+    from imagegen.choices import Status
+    from imagegen.models import GeneratedImage
+
+    from .conftest import wait_until
+
+    job = services.create_job(prompt="a lighthouse")
+    assert services.submit(job.pk) == "submitted"
+
+    def finished():
+        services.poll(job.pk)
+        job.refresh_from_db()
+        return job.status == Status.FINALIZING
+
+    wait_until(finished, timeout=15, interval=0.1, what="the sandbox task to finish")
+    settings.DEBUG = debug
+    _allow(settings, allow)
+    allowed = debug or allow == "true"
+    assert services.finalize(job.pk) == ("succeeded" if allowed else "failed")
+    job.refresh_from_db()
+    assert GeneratedImage.objects.filter(job=job).exists() is allowed
+    if not allowed:
+        assert job.error_code == "BAD_RESULT"
+        assert "private or local address" in job.error_message
