@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
+from .. import jsonparse
 from ..models import GenerationJob
 
 AFTER = "a"
@@ -38,7 +39,9 @@ class Cursor:
         """Raises ValueError for anything that is not a cursor this module made."""
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            direction, created, pk = json.loads(raw)
+            # A cursor is one flat array: anything nested is not ours, and
+            # parsed with the depth bounded it cannot recurse into a 500.
+            direction, created, pk = jsonparse.loads(raw, max_depth=1)
             created_at = parse_datetime(created)
             job_id = uuid.UUID(pk)
             if direction not in (AFTER, BEFORE) or created_at is None:

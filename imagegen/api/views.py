@@ -12,7 +12,6 @@ the handler runs: :func:`.auth.require_scope`).
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, time
 from typing import Any
@@ -25,9 +24,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from .. import conf, permissions, services
+from .. import conf, jsonparse, permissions, services
 from ..choices import TERMINAL, Status
 from ..models import GenerationJob
+from ..services.jobs import job_for_key
 from . import errors
 from .errors import ApiError
 from .pagination import Cursor, paginate
@@ -45,6 +45,8 @@ CHANGE = "imagegen.change_generationjob"
 MAX_BODY_BYTES = 1024 * 1024
 #: What an ``Idempotency-Key`` may be: 1-64 visible ASCII characters.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
+#: Where the API's keys live: apart from the admin's, Wagtail's and retries'.
+IDEMPOTENCY_SOURCE = "api"
 BODY_FIELDS = ("prompt", "mode", "resolution", "aspect_ratio", "reference_urls", "provider")
 
 # Parameters ------------------------------------------------------------------
@@ -94,7 +96,8 @@ IDEMPOTENCY = Param(
     {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[\\x21-\\x7e]+$"},
     "Makes the request safe to repeat: the same key with the same body returns the "
     "first request's job (200) instead of creating another; with another body, 409. "
-    "Keys are per user.",
+    "Keys are per user and apart from the admin's: another user's key never returns "
+    "their job.",
 )
 
 # Documented answers shared by several operations.
@@ -132,7 +135,11 @@ UNAVAILABLE = Answer(
     answers=(
         Answer(201, "Created.", "Job", headers={"Location": "The job's URL."}),
         Answer(200, "The job an earlier request with this Idempotency-Key created.", "Job"),
-        Answer(400, "Invalid fields (validation_error) or a body that is not JSON."),
+        Answer(
+            400,
+            "Invalid fields (validation_error), or a body that is not JSON or nests "
+            "deeper than MAX_JSON_DEPTH (malformed_request).",
+        ),
         UNAUTHENTICATED,
         Answer(402, "The job would exceed a budget (budget_exceeded)."),
         Answer(
@@ -156,10 +163,12 @@ def create_job(request: HttpRequest) -> JsonResponse:
         )
     arguments = job_arguments(read_json(request))
     key = idempotency_key(request)
-    if key and (existing := GenerationJob.objects.filter(idempotency_key=key).first()):
+    if existing := job_for_key(user, IDEMPOTENCY_SOURCE, key):
         return _replay(request, existing, arguments)
     try:
-        job = services.create_job(user=user, idempotency_key=key, **arguments)
+        job = services.create_job(
+            user=user, idempotency_key=key, idempotency_source=IDEMPOTENCY_SOURCE, **arguments
+        )
     except ValidationError as exc:
         raise errors.from_validation_error(exc) from None
     if key and not _same_request(job, arguments):
@@ -315,7 +324,8 @@ def openapi_document(request: HttpRequest) -> JsonResponse:
 
 
 def read_json(request: HttpRequest) -> Any:
-    """The request's JSON body; 415, 413 or 400 when it is not one."""
+    """The request's JSON body; 415, 413 or 400 (not UTF-8, not JSON, nested
+    deeper than ``MAX_JSON_DEPTH``) when it is not one."""
     content_type = (request.content_type or "").lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(
@@ -335,9 +345,14 @@ def read_json(request: HttpRequest) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise too_large
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError("malformed_request", _("The body is not valid JSON.")) from None
+        # Nesting bounded (MAX_JSON_DEPTH): a deep document is a 400, never a
+        # RecursionError's 500.
+        return jsonparse.loads(body)
+    except jsonparse.MalformedJSON as exc:
+        # The reason names a position or the bound, never the body's content.
+        raise ApiError(
+            "malformed_request", _("The body is not valid JSON: %(reason)s.") % {"reason": exc}
+        ) from None
 
 
 def job_arguments(data: Any) -> dict[str, Any]:
@@ -403,10 +418,12 @@ def job_arguments(data: Any) -> dict[str, Any]:
 
 
 def idempotency_key(request: HttpRequest) -> str:
-    """The stored key for the request's ``Idempotency-Key`` ("" without one).
+    """The request's ``Idempotency-Key`` ("" without one), checked.
 
-    Scoped to the user (``api:<user id>:<key>``): one client's key can neither
-    return nor reveal another's job, and cannot meet the admin's keys.
+    The service scopes it to the user and :data:`IDEMPOTENCY_SOURCE`
+    (:func:`imagegen.services.jobs.idempotency_scope`): one client's key can
+    neither return nor reveal another's job, and never meets a key of the
+    admin's forms or of a retry.
     """
     value = request.headers.get(IDEMPOTENCY.name)
     if value is None:
@@ -415,11 +432,12 @@ def idempotency_key(request: HttpRequest) -> str:
         raise errors.validation_error(
             {IDEMPOTENCY.name: [_("Use 1 to 64 visible ASCII characters.")]}
         )
-    return f"api:{request.user.pk}:{value}"
+    return value
 
 
 def _replay(request: HttpRequest, job: GenerationJob, arguments: dict[str, Any]) -> JsonResponse:
-    if job.created_by_id != request.user.pk or not _same_request(job, arguments):
+    # ``job`` is the caller's own (job_for_key looks in their scope only).
+    if not _same_request(job, arguments):
         raise _idempotency_conflict()
     job = jobs_queryset(GenerationJob.objects.filter(pk=job.pk)).get()
     return JsonResponse(job_data(job, request), status=200)
