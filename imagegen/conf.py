@@ -34,6 +34,13 @@ DEFAULTS: dict[str, Any] = {
     # if missing) and the tags every generated image gets.
     "WAGTAIL_COLLECTION": None,
     "WAGTAIL_TAGS": ("imagegen",),
+    # imagegen.contrib.filer's adapter: the filer folder of generated images
+    # (None: none, filer's unsorted uploads; an id; or a path of folder names
+    # separated by "/", made if missing).
+    "FILER_FOLDER": "Generated images",
+    # Generable model fields, {"app_label.Model.field": {options}} (docs/fields.md);
+    # ModelAdmin.imagegen_fields declares them too.
+    "IMAGE_FIELDS": {},
     # Seconds from creation until an unfinished job expires.
     "JOB_TIMEOUT": 600,
     "MAX_DOWNLOAD_BYTES": 64 * 1024 * 1024,

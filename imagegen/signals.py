@@ -5,6 +5,9 @@ with ``sender=GenerationJob`` and ``job=<GenerationJob>``. ``job_succeeded``
 also sends ``assets`` (the list the asset adapter returned); ``job_failed``,
 ``job_expired`` and ``job_canceled`` carry the job's ``error_code`` and
 ``error_message`` on the job itself.
+
+Outbound webhooks are not receivers of these signals: their deliveries are
+recorded inside the change's transaction (:mod:`imagegen.webhooks.events`).
 """
 
 from django.dispatch import Signal

@@ -1,21 +1,24 @@
 """Outbound webhooks in the admin: endpoints (subscriptions) and the delivery log.
 
 An endpoint's signing secret is derived, never stored, and shown once: in a
-message when the endpoint is created and when its secret is rotated.
+message when the endpoint is created and when its secret is rotated. After a
+rotation the message says until when the previous secret still signs.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -63,13 +66,18 @@ class WebhookEndpointForm(forms.ModelForm):
         return url
 
 
+def _when(moment: datetime) -> str:
+    """A moment to the second, in the current time zone, named."""
+    return localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ("__str__", "url", "events_display", "is_active", "created_at")
     list_filter = ("is_active",)
     search_fields = ("url", "description")
-    readonly_fields = ("deliveries_link", "created_by", "created_at")
+    readonly_fields = ("deliveries_link", "previous_secret", "created_by", "created_at")
     actions = ["rotate_secret", "send_test_event"]
     change_form_template = "admin/imagegen/webhookendpoint/change_form.html"
 
@@ -79,7 +87,7 @@ class WebhookEndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = ["url", "description", "events", "is_active"]
         if obj is not None:
-            fields += ["deliveries_link", "created_by", "created_at"]
+            fields += ["deliveries_link", "previous_secret", "created_by", "created_at"]
         return [(None, {"fields": fields})]
 
     @admin.display(description=gettext_lazy("events"))
@@ -95,6 +103,14 @@ class WebhookEndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
             endpoint.pk,
             _("%(n)d deliveries") % {"n": endpoint.deliveries.count()},
         )
+
+    @admin.display(description=gettext_lazy("previous secret"))
+    def previous_secret(self, endpoint: WebhookEndpoint) -> str:
+        if len(signing.signing_secrets(endpoint)) < 2:
+            return _("No longer signs.")
+        return _("Still signs deliveries, with the current one, until %(until)s.") % {
+            "until": _when(endpoint.previous_secret_until)
+        }
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool):
         if not change and request.user.is_authenticated:
@@ -142,18 +158,21 @@ class WebhookEndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Rotate the signing secret"), permissions=["change"])
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        # The secret is derived from the version: bumping it is the rotation.
-        queryset.update(secret_version=F("secret_version") + 1)
+        until = signing.rotate(queryset)
         for endpoint in WebhookEndpoint.objects.filter(pk__in=queryset.values("pk")):
             self._show_secret(request, endpoint)
-        self.message_user(
-            request,
-            _(
-                "The previous secret no longer verifies; deliveries that fail meanwhile "
-                "are retried."
-            ),
-            messages.INFO,
-        )
+        if until is None:
+            text = _(
+                "The previous secret no longer signs deliveries (WEBHOOK_SECRET_GRACE is 0); "
+                "deliveries that fail meanwhile are retried."
+            )
+        else:
+            text = _(
+                "Until %(until)s (WEBHOOK_SECRET_GRACE), deliveries are signed with both the "
+                "new and the previous secret; then with the new one only. Give the receiver "
+                "the new secret before then."
+            ) % {"until": _when(until)}
+        self.message_user(request, text, messages.INFO)
 
     @admin.action(description=gettext_lazy("Send a test event"), permissions=["change"])
     def send_test_event(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:

@@ -3,7 +3,9 @@
 A transition is one conditional UPDATE (``WHERE status IN (...)``): of two
 racing writers exactly one sees a row updated, whatever the isolation level.
 Side effects (tasks, signals) are deferred to ``on_commit`` so a rolled-back
-change sends nothing.
+change sends nothing. What must survive a crash right after the commit (the
+outbound webhook events) is recorded before it, in the same transaction, by
+the receivers of :data:`job_changing` (an outbox).
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from django.utils import timezone
 from ..models import GenerationJob
 
 logger = logging.getLogger("imagegen")
+
+#: Sent by :func:`send_after_commit` inside the transaction that made the
+#: change, with ``event_signal`` (the public signal sent after the commit) and
+#: ``job_id``. Its receiver (:mod:`imagegen.webhooks.events`) records the
+#: outbound webhook events there, so they commit or roll back with the change.
+#: Internal: an error a receiver lets through rolls the change back.
+job_changing = Signal()
 
 
 def transition(job_id: Any, from_statuses: Iterable[str], **changes: Any) -> bool:
@@ -54,7 +63,15 @@ def enqueue(task: Any, *args: Any, countdown: float | None = None, **options: An
 
 
 def send_after_commit(signal: Signal, job_id: Any, **kwargs: Any) -> None:
-    """Send ``signal`` with the job as it is after commit."""
+    """Record the change's events now and send ``signal`` with the job as it
+    is after commit.
+
+    Call it inside the transaction that made the change (an ``atomic`` block
+    around the UPDATE): :data:`job_changing` records the outbound webhook
+    events in that transaction, so a process that dies between the commit
+    and the sends below loses none of them (the sweeper sends them).
+    """
+    job_changing.send(sender=GenerationJob, event_signal=signal, job_id=job_id)
 
     def send() -> None:
         job = GenerationJob.objects.get(pk=job_id)

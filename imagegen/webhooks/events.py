@@ -1,9 +1,13 @@
-"""Event names, payloads, and the receivers that turn job signals into deliveries.
+"""Event names, payloads, and the outbox that turns job changes into deliveries.
 
-A job signal (sent after commit) creates one :class:`OutboundDelivery` per
-active endpoint subscribed to the event, with the payload frozen at that
-moment, and enqueues its first attempt after the rows commit. If that
-message is lost, the sweeper sends it once ``next_attempt_at`` passes.
+A job change that ends a job records one :class:`OutboundDelivery` per
+active endpoint subscribed to its event, with the payload frozen at that
+moment, in the same database transaction as the change (the outbox: see
+:data:`imagegen.services.transitions.job_changing`). The first attempt is
+enqueued when that transaction commits. If the process dies between the
+commit and the enqueue, or the message is lost, the rows are there and the
+sweeper sends them once ``next_attempt_at`` (one lease after the change)
+passes; a change that rolls back records nothing.
 """
 
 from __future__ import annotations
@@ -49,18 +53,25 @@ _SIGNAL_EVENTS: dict[Signal, str] = {
 
 
 def connect() -> None:
-    """Connect the job signals to :func:`publish` (called from ``AppConfig.ready``)."""
-    for signal, event in _SIGNAL_EVENTS.items():
-        signal.connect(_on_job_event, sender=GenerationJob, dispatch_uid=f"imagegen:{event}")
+    """Record job events in the transaction of the change (called from
+    ``AppConfig.ready``)."""
+    from ..services.transitions import job_changing
+
+    job_changing.connect(_record, sender=GenerationJob, dispatch_uid="imagegen:webhook-outbox")
 
 
-def _on_job_event(sender: Any, signal: Signal, job: GenerationJob, **kwargs: Any) -> None:
-    # send_robust would swallow the error; log it with the job, and carry on:
-    # a webhook problem must never disturb the job's own flow.
+def _record(sender: Any, event_signal: Signal, job_id: Any, **kwargs: Any) -> None:
+    """Publish the event of ``event_signal`` (if it has one) inside the current
+    transaction, in a savepoint: a webhook problem (a payload that cannot be
+    built) is logged and never rolls back the job's own change."""
+    event = _SIGNAL_EVENTS.get(event_signal)
+    if event is None:
+        return
     try:
-        publish(_SIGNAL_EVENTS[signal], job)
+        with transaction.atomic():
+            publish(event, GenerationJob.objects.get(pk=job_id))
     except Exception:
-        logger.exception("Could not queue webhooks for job %s.", job.pk)
+        logger.exception("Could not record webhooks for job %s.", job_id)
 
 
 def new_message_id() -> str:
@@ -93,7 +104,8 @@ def subscribers(event: str) -> list[WebhookEndpoint]:
 
 
 def publish(event: str, job: GenerationJob) -> list[OutboundDelivery]:
-    """Queue ``event`` for ``job`` to every subscribed endpoint."""
+    """Queue ``event`` for ``job`` to every subscribed endpoint, in the
+    caller's transaction (the rows commit or roll back with it)."""
     endpoints = subscribers(event)
     if not endpoints:
         return []
@@ -115,7 +127,9 @@ def queue(
     *,
     job: GenerationJob | None = None,
 ) -> OutboundDelivery:
-    """Save a pending delivery and enqueue its first attempt after commit."""
+    """Save a pending delivery and enqueue its first attempt after commit.
+    Until that attempt claims it, ``next_attempt_at`` (a lease from now) is
+    when the sweeper sends it instead, should the enqueue never happen."""
     from . import delivery
 
     delivery_row = OutboundDelivery.objects.create(
