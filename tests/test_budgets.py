@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from PIL import Image
 
 from imagegen import services
 from imagegen.choices import ReviewStatus, Status
+from imagegen.exceptions import FetchError
 from imagegen.imaging import make_thumbnail
 from imagegen.models import GeneratedImage, GenerationJob
 from imagegen.services import budgets, reports
@@ -268,6 +271,61 @@ class TestReports:
         sections = {s["key"]: s for s in response.context["sections"]}
         assert sections["user"]["total"].amount == Decimal("0.10")
 
+    def test_charged_not_delivered_is_counted_apart_per_period(
+        self, client, django_user_model, jobs, other
+    ):
+        march, april = datetime(2026, 3, 10, 12, tzinfo=UTC), datetime(2026, 4, 2, 12, tzinfo=UTC)
+        for when, resolution, code in ((march, "4k", "BAD_RESULT"), (april, "2k", "STORE_FAILED")):
+            make_job(
+                other,
+                status=Status.FAILED,
+                resolution=resolution,
+                created_at=when,
+                provider_task_id=f"t-{code}",
+                provider_completed_at=when,
+                error_code=code,
+            )
+        lost = reports.charged_not_delivered()
+        assert (lost.jobs, lost.amount) == (2, Decimal("0.12"))
+        assert reports.total(reports.spend()["user"]) == reports.Row(None, 9, Decimal("0.43"))
+        april_only = reports.charged_not_delivered(since=datetime(2026, 4, 1, tzinfo=UTC))
+        assert (april_only.jobs, april_only.amount) == (1, Decimal("0.04"))
+        client.force_login(make_user(django_user_model, "imagegen.view_cost_report"))
+        from django.urls import reverse
+
+        url = reverse("admin:imagegen_generationjob_costs")
+        response = client.get(url, {"since": "2026-04-01"})
+        assert response.context["undelivered"] == april_only
+        html = response.content.decode()
+        section = html[html.index('id="report-undelivered"') :]
+        section = section[: section.index("</table>")]
+        assert "Charged, not delivered" in section
+        assert '<td class="numeric">1</td><td class="numeric">0.04</td>' in section
+
+    def test_job_list_cost_column_shows_what_was_charged(self, admin_client, editor):
+        """Sorted by cost: the provider's failure costs nothing, a job whose
+        images were lost after the provider's success costs its charge."""
+        import re
+
+        from django.urls import reverse
+
+        make_job(editor, status=Status.FAILED, resolution="4k", error_code="CONTENT_VIOLATION")
+        make_job(editor, resolution="1k")
+        make_job(
+            editor,
+            status=Status.FAILED,
+            resolution="2k",
+            provider_task_id="t-lost",
+            provider_completed_at=timezone.now(),
+            error_code="BAD_RESULT",
+        )
+        changelist = reverse("admin:imagegen_generationjob_changelist")
+        cost_column = 1 + 4  # list_display position of "cost", counted from 1
+        for order, expected in (("", ["0.00", "0.02", "0.04"]), ("-", ["0.04", "0.02", "0.00"])):
+            response = admin_client.get(changelist, {"o": f"{order}{cost_column}"})
+            html = response.content.decode()
+            assert re.findall(r'<td class="field-cost">([^<]*)</td>', html) == expected
+
     def test_report_page_needs_its_permission(self, client, django_user_model):
         client.force_login(make_user(django_user_model, "imagegen.view_generationjob"))
         from django.urls import reverse
@@ -353,3 +411,305 @@ class TestThumbnails:
     def test_thumbnail_name(self):
         assert thumbnail_name("imagegen/2026/11/abc/0.png") == "imagegen/2026/11/abc/0.thumb.webp"
 
+
+# --- What each outcome costs ------------------------------------------------------
+
+
+def _submitted(prompt: str) -> GenerationJob:
+    job = services.create_job(prompt=prompt)
+    assert services.submit(job.pk) == "submitted"
+    job.refresh_from_db()
+    return job
+
+
+def _provider_finished(job: GenerationJob) -> Any:
+    """The provider's final state of the job's task, waited for without telling the job."""
+    from imagegen.providers import get_provider
+
+    from .conftest import wait_until
+
+    provider = get_provider(job.provider)
+    return wait_until(
+        lambda: (state := provider.fetch(job.provider_task_id)).is_terminal and state,
+        timeout=15,
+        what="the sandbox task to finish",
+    )
+
+
+def _polled(job: GenerationJob) -> GenerationJob:
+    from .conftest import wait_until
+
+    def settled() -> bool:
+        services.poll(job.pk)
+        job.refresh_from_db()
+        return job.status not in (Status.SUBMITTED, Status.RUNNING)
+
+    wait_until(settled, timeout=15, what="the provider to finish")
+    return job
+
+
+def _finalized(job: GenerationJob) -> GenerationJob:
+    """Run finalize as its task's retries would until the job leaves ``finalizing``."""
+    from .conftest import wait_until
+
+    def stored() -> bool:
+        # A retryable failure (a download, the storage) ends the attempt; the task would retry.
+        with contextlib.suppress(FetchError, OSError):
+            services.finalize(job.pk)
+        job.refresh_from_db()
+        return job.status != Status.FINALIZING
+
+    wait_until(stored, timeout=30, what="finalize to end")
+    return job
+
+
+def _past_deadline(job: GenerationJob) -> GenerationJob:
+    GenerationJob.objects.filter(pk=job.pk).update(
+        deadline_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert services.expire(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def _late_result(job: GenerationJob, state: Any) -> GenerationJob:
+    """The provider's success callback after the job expired (ACCEPT_LATE_RESULTS)."""
+    assert services.apply_update(job.pk, state, source="callback") == "advanced"
+    return _finalized(job)
+
+
+def _sandbox_task(sandbox: Any) -> str:
+    (task_id,) = sandbox.stats()["tasks"]
+    return task_id
+
+
+def _answer_lost_then(sandbox: Any, prompt: str, settings: Any) -> GenerationJob:
+    """A submission whose answer was lost, then its task's own report (a callback)."""
+    from imagegen.providers import get_provider
+
+    from .conftest import wait_until
+
+    settings.IMAGEGEN = {**settings.IMAGEGEN, "SUBMIT_MAX_ATTEMPTS": 2}
+    job = services.create_job(prompt=f"{prompt} [sandbox:submit-hangup]")
+    assert services.submit(job.pk) == "uncertain"
+    provider = get_provider(job.provider)
+    task_id = _sandbox_task(sandbox)
+    state = wait_until(
+        lambda: (s := provider.fetch(task_id)).is_terminal and s, timeout=15, what="the task"
+    )
+    assert services.apply_update(job.pk, state, source="callback") == "advanced"
+    job.refresh_from_db()
+    return _finalized(job) if job.status == Status.FINALIZING else job
+
+
+def _storage_fails(monkeypatch: Any) -> None:
+    import importlib
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    # The module: the package's ``finalize`` is the function of that name.
+    module = importlib.import_module("imagegen.services.finalize")
+    monkeypatch.setattr(module, "save_file", refuse)
+
+
+#: name: (how the job gets there, status, error code, paid tasks counted,
+#: charged but not delivered). Every terminal status, and every origin of
+#: a failure: the provider's (refusals, moderation, a forgotten task) or
+#: ours after the provider's success (download, verification, storage,
+#: images lost), expiry and cancelation before and after the provider took
+#: the job or finished it, submissions whose answers were lost.
+OUTCOMES: dict[str, tuple[Any, str, str, int, bool]] = {
+    "succeeded": (lambda t: _finalized(_polled(_submitted("ok"))), "succeeded", "", 1, False),
+    "provider-failure": (
+        lambda t: _polled(_submitted("x [sandbox:fail=INTERNAL_ERROR]")),
+        "failed",
+        "INTERNAL_ERROR",
+        0,
+        False,
+    ),
+    "moderation": (
+        lambda t: _polled(_submitted("x [sandbox:fail=CONTENT_VIOLATION]")),
+        "failed",
+        "CONTENT_VIOLATION",
+        0,
+        False,
+    ),
+    "provider-forgot-task": (
+        lambda t: _polled(_submitted("x [sandbox:forget]")),
+        "failed",
+        "",
+        0,
+        False,
+    ),
+    "download-refused-404": (
+        lambda t: _finalized(_polled(_submitted("x [sandbox:download=404]"))),
+        "failed",
+        "BAD_RESULT",
+        1,
+        True,
+    ),
+    "download-timed-out": (
+        lambda t: _finalized(_polled(_submitted("x [sandbox:download=slow]"))),
+        "failed",
+        "STORE_FAILED",
+        1,
+        True,
+    ),
+    "verification-failed": (
+        lambda t: _finalized(_polled(_submitted("x [sandbox:download=html]"))),
+        "failed",
+        "BAD_RESULT",
+        1,
+        True,
+    ),
+    "storage-failed": (
+        lambda t: (_storage_fails(t.monkeypatch), _finalized(_polled(_submitted("x"))))[1],
+        "failed",
+        "STORE_FAILED",
+        1,
+        True,
+    ),
+    "images-lost": (
+        lambda t: _images_lost(_submitted("x")),
+        "failed",
+        "RESULTS_LOST",
+        1,
+        True,
+    ),
+    "expired-before-accepted": (
+        lambda t: _past_deadline(services.create_job(prompt="x")),
+        "expired",
+        "EXPIRED",
+        0,
+        False,
+    ),
+    "expired-while-running": (
+        lambda t: _past_deadline(_submitted("x [sandbox:latency=30]")),
+        "expired",
+        "EXPIRED",
+        1,
+        False,
+    ),
+    "expired-after-provider-finished": (
+        lambda t: _past_deadline((job := _submitted("x"), _provider_finished(job))[0]),
+        "expired",
+        "EXPIRED",
+        1,
+        False,
+    ),
+    "expired-late-result-stored": (
+        lambda t: _late_result(_past_deadline(job := _submitted("x")), _provider_finished(job)),
+        "succeeded",
+        "",
+        1,
+        False,
+    ),
+    "expired-late-result-unusable": (
+        lambda t: _late_result(
+            _past_deadline(job := _submitted("x [sandbox:download=html]")),
+            _provider_finished(job),
+        ),
+        "failed",
+        "BAD_RESULT",
+        1,
+        True,
+    ),
+    "canceled-before-submit": (
+        lambda t: (job := services.create_job(prompt="x"), services.cancel(job.pk))[0],
+        "canceled",
+        "",
+        0,
+        False,
+    ),
+    "canceled-after-submit": (
+        lambda t: (job := _submitted("x [sandbox:latency=30]"), services.cancel(job.pk))[0],
+        "canceled",
+        "",
+        1,
+        False,
+    ),
+    "answers-lost": (
+        lambda t: _answers_lost(t.settings),
+        "failed",
+        "SUBMIT_ANSWERS_LOST",
+        1,
+        False,
+    ),
+    "answer-lost-task-failed": (
+        lambda t: _answer_lost_then(t.sandbox, "x [sandbox:fail=INTERNAL_ERROR]", t.settings),
+        "failed",
+        "INTERNAL_ERROR",
+        0,
+        False,
+    ),
+    "answer-lost-task-succeeded": (
+        lambda t: _answer_lost_then(t.sandbox, "x", t.settings),
+        "succeeded",
+        "",
+        1,
+        False,
+    ),
+}
+
+
+def _images_lost(job: GenerationJob) -> GenerationJob:
+    """A synchronous answer's images, held only by the worker that died before storing them."""
+    from imagegen.providers import Output, TaskState
+
+    from .factories import png_bytes
+
+    state = TaskState(
+        task_id=job.provider_task_id,
+        status="success",
+        outputs=(Output(data=png_bytes()),),
+    )
+    assert services.apply_update(job.pk, state, source="submit") == "advanced"
+    return _finalized(job)
+
+
+def _answers_lost(settings: Any) -> GenerationJob:
+    settings.IMAGEGEN = {**settings.IMAGEGEN, "SUBMIT_MAX_ATTEMPTS": 1}
+    job = services.create_job(prompt="x [sandbox:submit-hangup]")
+    assert services.submit(job.pk) == "failed"
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_what_each_outcome_costs(
+    outcome, imagegen_settings, settings, sandbox, monkeypatch, rf, django_user_model
+):
+    """Every outcome in OUTCOMES, reached through the real services against
+    the sandbox: budgets count what the provider charged (a success it
+    reported, whatever became of the images; a task it may have run), never
+    what it reported failed; the cost report shows the same total and the
+    jobs charged but not delivered apart; the job list's cost column says
+    what the job cost."""
+    from django.contrib import admin
+
+    from imagegen.admin.jobs import GenerationJobAdmin
+
+    settings.IMAGEGEN = {
+        **imagegen_settings,
+        "DOWNLOAD_TIMEOUT": 1,
+        "FINALIZE_MAX_ATTEMPTS": 1,
+        "ACCEPT_LATE_RESULTS": True,
+        "BUDGETS": {"SITE_MONTHLY": "100"},
+    }
+    drive, status, code, tasks, undelivered = OUTCOMES[outcome]
+    job = drive(SimpleNamespace(settings=settings, sandbox=sandbox, monkeypatch=monkeypatch))
+    job.refresh_from_db()
+    assert (job.status, job.error_code if code else "") == (status, code), job.error_message
+    spent = job.estimated_cost * tasks
+    (site,) = budgets.states(None)
+    assert site.spent == spent
+    assert reports.total(reports.spend()["provider"]).amount == spent
+    lost = reports.charged_not_delivered()
+    assert (lost.jobs, lost.amount) == ((1, spent) if undelivered else (0, Decimal(0)))
+    request = rf.get("/")
+    request.user = django_user_model.objects.create_superuser("root", password="x")
+    model_admin = GenerationJobAdmin(GenerationJob, admin.site)
+    assert model_admin.cost(model_admin.get_queryset(request).get(pk=job.pk)) == budgets.money(
+        spent
+    )
