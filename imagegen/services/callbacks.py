@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
 
-from .. import conf, tokens
+from .. import conf, log_redaction, tokens
 from ..exceptions import ImagegenConfigurationError, MalformedCallbackError, ProviderError
 from ..models import GenerationJob, WebhookDelivery
 from ..providers import TaskState, get_provider
@@ -181,9 +180,11 @@ def handle_callback(
         record(refusal.result, job, refusal.error)
         return refusal.result
     except DatabaseError:
-        logger.exception("Database error applying callback for job %s", job.pk)
+        # As text without the token, not exc_info: the error could quote it.
+        failure = log_redaction.format_exception(token)
+        logger.error("Database error applying callback for job %s:\n%s", job.pk, failure)
         result = CallbackResult(503, Outcome.ERROR, "Temporarily unavailable.")
-        record(result, job, traceback.format_exc(limit=5))
+        record(result, job, failure)
     return result
 
 
