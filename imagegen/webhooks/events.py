@@ -68,6 +68,8 @@ def _record(sender: Any, event_signal: Signal, job_id: Any, **kwargs: Any) -> No
     if event is None:
         return
     try:
+        if not subscribers(event):  # the usual case: no savepoint, no job read
+            return
         with transaction.atomic():
             publish(event, GenerationJob.objects.get(pk=job_id))
     except Exception:

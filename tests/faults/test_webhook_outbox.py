@@ -43,6 +43,10 @@ ENDS = {
 }
 
 
+class _Rollback(Exception):
+    """Raised to roll a transaction back."""
+
+
 def run_process(job_id: Any, end: str, outcome: str) -> subprocess.Popen:
     overrides = {
         "DATABASES": {"default": _database_settings()},
@@ -196,5 +200,33 @@ def test_every_job_event_is_recorded_inside_the_transaction(
     assert GenerationJob.objects.filter(pk=job.pk).exists()
 
 
-class _Rollback(Exception):
-    pass
+@pytest.mark.services
+@pytest.mark.django_db
+@pytest.mark.parametrize("end", sorted(ENDS))
+def test_a_payload_that_cannot_be_built_never_undoes_the_job_change(
+    hooks,  # noqa: F811
+    receiver,  # noqa: F811
+    monkeypatch,
+    caplog,
+    end,
+):
+    """For each end (cancel, fail, expire): the webhook part failing inside
+    the transaction is logged and rolled back alone (its savepoint); the
+    job's change commits."""
+    status, event = ENDS[end]
+    endpoint_at(receiver, "/broken", events_=(event,))
+    job = make_job(status=Status.SUBMITTED, deadline_at=timezone.now() - timedelta(seconds=1))
+
+    def broken(job: Any) -> dict:
+        raise RuntimeError("no payload")
+
+    monkeypatch.setattr(events, "job_data", broken)
+    change = {"cancel": services.cancel, "expire": services.expire}.get(end)
+    if change is None:
+        assert services.fail(job.pk, "TEST", "test", from_statuses=[Status.SUBMITTED])
+    else:
+        assert change(job.pk)
+    job.refresh_from_db()
+    assert job.status == status
+    assert not OutboundDelivery.objects.exists()
+    assert f"Could not record webhooks for job {job.pk}" in caplog.text
