@@ -58,6 +58,8 @@ else:
     }
 
 DEBUG = False
+# Models with generable fields (imagegen.fields): an image file, a FK to GeneratedImage.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.content_app"]  # noqa: F405
 MEDIA_ROOT = tempfile.mkdtemp(prefix="imagegen-test-media-")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 BROKERS = {

@@ -3,9 +3,10 @@ listed in docs/settings.md).
 
 One registered check runs them all, one module per concern: ``values``
 (the plain values of ``IMAGEGEN``), ``providers``, ``callbacks``, ``urls``,
-``broker`` (the Celery app) and ``storage``. Every configuration mistake is
-reported here, never as a traceback: a check that cannot run because of
-another mistake leaves it to the check that reports that one.
+``broker`` (the Celery app), ``storage`` and ``fields`` (the generable
+fields). Every configuration mistake is reported here, never as a
+traceback: a check that cannot run because of another mistake leaves it to
+the check that reports that one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.core.checks import CheckMessage, Error, Tags, register
 
 from .. import conf
 from ..exceptions import ImagegenConfigurationError
-from . import broker, callbacks, providers, storage, urls, values
+from . import broker, callbacks, fields, providers, storage, urls, values
 
 
 @register(Tags.compatibility)
@@ -39,4 +40,5 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         *urls.check(),
         *broker.check(),
         *storage.check(),
+        *fields.check(),
     ]
