@@ -18,5 +18,11 @@ class ImagegenWagtailConfig(AppConfig):
                 raise ImagegenConfigurationError(
                     f"imagegen.contrib.wagtail needs {required!r} in INSTALLED_APPS."
                 )
-        # Registering checks is all ready() does besides; importing the module does it.
+        # Registering checks (importing the module does it) and the target of
+        # Wagtail image fields (imagegen.fields) is all ready() does besides.
+        from imagegen.fields import register
+
         from . import checks  # noqa: F401
+        from .targets import WagtailImageTarget
+
+        register(WagtailImageTarget)
