@@ -34,10 +34,15 @@ _CALLBACK_PATH = re.compile(r"(callbacks/[^/\s]+/[^/\s]+/)([^/\s?#'\"]+)")
 LOGGERS = ("django.request", "django.server", "django.security", "django.security.csrf")
 
 
+#: Shorter strings are no token of ours (64 hex digits): replacing them
+#: wherever they stand would only garble the text.
+MIN_TOKEN_LENGTH = 16
+
+
 def redact(text: str, token: str = "") -> str:
     """``text`` with the token of every callback path (and ``token`` itself,
     when given, wherever it stands) replaced by :data:`REDACTED`."""
-    if token:
+    if len(token) >= MIN_TOKEN_LENGTH:
         text = text.replace(token, REDACTED)
     if "callbacks/" not in text:
         return text
@@ -54,11 +59,13 @@ def hide_token(request: HttpRequest, token: str) -> None:
     """Replace ``token`` in the request's path and in the WSGI environ that
     carries it (``PATH_INFO``, ``RAW_URI``...), so whatever reads the request
     later (Django's request log, error reports, middleware) sees no token."""
-    request.path = request.path.replace(token, REDACTED)
-    request.path_info = request.path_info.replace(token, REDACTED)
+    # The token is a whole segment of the path (the URL pattern has no "/" in it).
+    segment, hidden = f"/{token}/", f"/{REDACTED}/"
+    request.path = request.path.replace(segment, hidden)
+    request.path_info = request.path_info.replace(segment, hidden)
     for key, value in request.META.items():
-        if isinstance(value, str) and token in value:
-            request.META[key] = value.replace(token, REDACTED)
+        if isinstance(value, str) and segment in value:
+            request.META[key] = value.replace(segment, hidden)
 
 
 def format_exception(token: str = "") -> str:
