@@ -34,6 +34,15 @@ _DEEP_PLACEHOLDER = "__sandbox_deep__"
 HUGE_ANSWER_BYTES = 1024 * 1024
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (imagegen stops reading an answer
+    past its size cap) is normal here, not a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def dumps(payload: Any) -> str:
     """``json.dumps``, with the ``answer=deep`` placeholder replaced by the
     deep document (json.dumps itself cannot nest that far)."""
@@ -111,7 +120,7 @@ class SandboxServer:
         self._wake = threading.Condition(self._lock)
         self._stopping = False
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sandbox-callback")
-        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self._httpd = _QuietServer((host, port), _handler(self))
         self._httpd.daemon_threads = True
         self._threads: list[threading.Thread] = []
         self.reset()
