@@ -12,20 +12,37 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import certifi
+import h11
 import httpx
 
 from .exceptions import DownloadTooLargeError, FetchError, UnsafeURLError
 
 REDIRECTS = {301, 302, 303, 307, 308}
+#: The longest URL imagegen accepts or fetches: 8 KiB, what common servers
+#: take in a request line (Apache's ``LimitRequestLine`` is 8190, nginx's
+#: ``large_client_header_buffers`` 8k); httpx itself stops at 64 KiB.
+MAX_URL_LENGTH = 8192
+#: The longest host name DNS can carry, as text (RFC 1035).
+MAX_HOST_LENGTH = 253
+#: The longest URL :func:`redact_url` shows.
+SHOWN_URL_LENGTH = 200
+#: C0 controls, DEL and C1 controls.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: A host name after IDNA encoding: labels of letters, digits, hyphens and
+#: underscores (some real names have those), separated by single dots.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+#: What ``inet_aton`` may take for an IPv4 address (decimal, octal, hex parts).
+_IPV4_SPELLING = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
 
 
 @dataclass(frozen=True)
@@ -67,14 +84,18 @@ def redact_url(url: str) -> str:
     """``url`` fit to show in a message or a log: scheme, host and port as
     written (an IPv6 literal keeps its brackets), and path. Never the
     userinfo, query string or fragment: credentials and signed URLs' tokens
-    live there. Never raises: a URL that cannot be parsed shows as
+    live there. Control characters show percent-encoded (a CR or LF must not
+    start a new log line), and the result is at most ``SHOWN_URL_LENGTH``
+    characters. Never raises: a URL that cannot be parsed shows as
     ``(invalid URL)``."""
+    url = _CONTROL.sub(lambda match: f"%{ord(match.group()):02X}", url)
     try:
         parts = urlsplit(url)
     except ValueError:
         return "(invalid URL)"
     host_and_port = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
+    shown = urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
+    return shown if len(shown) <= SHOWN_URL_LENGTH else shown[: SHOWN_URL_LENGTH - 1] + "…"
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -83,98 +104,211 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-def _host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
-    host = host.lower().rstrip(".")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: IPv6 ranges whose addresses carry an IPv4 address that packets reach:
+#: that IPv4 address decides. IPv4-mapped (``::ffff:a.b.c.d``) is handled
+#: by ``ipv4_mapped``, 6to4 (2002::/16) by ``sixtofour``.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+#: IPv6 ranges refused whatever they carry.
+_REFUSED_V6 = (
+    # IPv4-compatible (::a.b.c.d, deprecated by RFC 4291), with :: and ::1.
+    ipaddress.IPv6Network("::/96"),
+    # Local-use NAT64 (RFC 8215): where the IPv4 address sits is the operator's choice.
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    # Teredo (RFC 4380): tunnels to an obfuscated IPv4 client through a relay.
+    ipaddress.IPv6Network("2001::/32"),
+    # Deprecated site-local (RFC 3879): private, like fc00::/7.
+    ipaddress.IPv6Network("fec0::/10"),
+    # Documentation (RFC 9637), which Python before 3.13 calls global.
+    ipaddress.IPv6Network("3fff::/20"),
+)
+#: Global unicast: every public IPv6 address is in it (Python's
+#: ``is_global`` alone calls unassigned and reserved space global).
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+
+
+def address_allowed(ip: IPAddress, policy: FetchPolicy) -> bool:
+    """Whether ``policy`` lets imagegen connect to ``ip``: the one decision
+    for URL literals, DNS answers and every redirect hop, for result
+    downloads, reference images and outbound webhooks. Without
+    ``allow_private`` only public unicast addresses pass; an IPv6 address
+    that embeds an IPv4 one the packets reach (IPv4-mapped, NAT64
+    64:ff9b::/96, 6to4 2002::/16) is judged by that IPv4 address, and the
+    IPv6 forms that hide one elsewhere (IPv4-compatible, local-use NAT64,
+    Teredo) or are private by an older rule (site-local) are refused."""
+    if policy.allow_private:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
+        elif any(ip in network for network in _REFUSED_V6) or ip not in _GLOBAL_UNICAST:
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def parse_address(text: str) -> IPAddress:
+    """An IP address in any spelling resolvers and HTTP clients accept:
+    IPv6 in any case, with or without a zone id (dropped: the address
+    decides), IPv4 dotted, shortened (``127.1``), decimal (``2130706433``),
+    octal (``0177.0.0.1``) or hex (``0x7f.1``), with or without a trailing
+    dot. Raises ValueError for anything else."""
+    text = text.strip().lower()
+    text = text[:-1] if text.endswith(".") else text
+    if ":" in text:
+        return ipaddress.IPv6Address(text.partition("%")[0])
+    if not _IPV4_SPELLING.fullmatch(text):
+        raise ValueError(f"not an IP address: {text!r}")
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        raise ValueError(f"not an IP address: {text!r}") from None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A checked URL: ``host`` is the name imagegen resolves, matches
+    against the allowlist and sends as Host and TLS server name (ASCII,
+    lowercase, no trailing dot), or the address it names in standard form."""
+
+    scheme: str
+    host: str
+    ip: IPAddress | None
+    port: int
+    explicit_port: bool
+    path: str
+    query: str
+
+
+def check_url(url: str, policy: FetchPolicy) -> None:
+    """Length, control characters, scheme, host, port and host-allowlist
+    checks, and the address check of a URL that names an address (no DNS).
+    Raises UnsafeURLError."""
+    _check(url, policy)
+
+
+def _check(url: str, policy: FetchPolicy) -> _Target:
+    shown = redact_url(url)
+    _refuse_bad_text(url, shown)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UnsafeURLError("The URL is not valid.", url=shown) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeURLError(f"Only http and https URLs are allowed ({shown!r}).", url=shown)
+    # Parsers disagree on a backslash (WHATWG: a path separator; urlsplit:
+    # part of the userinfo) and on percent-escapes in the authority.
+    authority = parts.netloc
+    if "\\" in authority or _CONTROL.search(unquote(authority)):
+        raise UnsafeURLError(
+            "The URL's host part contains a backslash or an encoded control character.", url=shown
+        )
+    host, ip = _canonical_host(parts.hostname, shown)
+    explicit = port is not None
+    port = port if explicit else (443 if parts.scheme == "https" else 80)
+    if policy.allowed_ports is not None and port not in policy.allowed_ports:
+        raise UnsafeURLError(f"Port {port} is not allowed.", url=shown)
+    if policy.allowed_hosts is not None and not _host_allowed(host, ip, policy.allowed_hosts):
+        raise UnsafeURLError(f"The host {host} is not in the allowlist.", url=shown)
+    if not policy.allow_private and (
+        (ip is not None and not address_allowed(ip, policy))
+        or host == "localhost"
+        or host.endswith(".localhost")
+    ):
+        raise UnsafeURLError(f"{host} is a private or local address.", url=shown)
+    return _Target(parts.scheme, host, ip, port, explicit, parts.path, parts.query)
+
+
+def _refuse_bad_text(url: str, shown: str) -> None:
+    """Refuse what no parser may see: a URL past ``MAX_URL_LENGTH``, or one
+    with a control character anywhere (``urlsplit`` silently drops tabs and
+    line breaks, so the host checked would not be the host written)."""
+    if len(url) > MAX_URL_LENGTH:
+        raise UnsafeURLError(
+            f"The URL is {len(url)} characters long; the limit is {MAX_URL_LENGTH}.", url=shown
+        )
+    if _CONTROL.search(url):
+        raise UnsafeURLError("The URL contains control characters.", url=shown)
+
+
+def _canonical_host(hostname: str, shown: str) -> tuple[str, IPAddress | None]:
+    """The host as imagegen connects to it, and its address if it names one.
+    Names are IDNA-encoded the way the resolver would encode them."""
+    if ":" in hostname:  # a bracketed IPv6 literal, already validated by urlsplit
+        if "%" in hostname:
+            raise UnsafeURLError(
+                "IPv6 zone ids are not allowed: they name a network interface of this machine.",
+                url=shown,
+            )
+        ip = ipaddress.IPv6Address(hostname)
+        return str(ip), ip
+    name = hostname[:-1] if hostname.endswith(".") else hostname
+    try:
+        name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        name = ""
+    if len(name) > MAX_HOST_LENGTH or not _HOST_NAME.fullmatch(name):
+        raise UnsafeURLError("The URL's host is not a valid host name.", url=shown)
+    try:
+        ip = parse_address(name)
+    except ValueError:
+        return name, None
+    return str(ip), ip
+
+
+def _host_allowed(host: str, ip: IPAddress | None, patterns: tuple[str, ...]) -> bool:
+    """Exact matches of the canonical host; ``*.example.com`` matches names
+    under example.com (not example.com itself, not ``evilexample.com``,
+    never an address)."""
     for pattern in patterns:
-        pattern = pattern.lower()
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]):
+        pattern = pattern.strip().lower()
+        pattern = pattern[:-1] if pattern.endswith(".") else pattern
+        wildcard = pattern.startswith("*.")
+        try:
+            pattern = pattern.removeprefix("*.").encode("idna").decode("ascii")
+        except UnicodeError:
+            continue
+        if wildcard:
+            if ip is None and host.endswith("." + pattern):
                 return True
         elif host == pattern:
             return True
     return False
 
 
-def check_url(url: str, policy: FetchPolicy) -> None:
-    """Scheme, port and host-allowlist checks (no DNS). Raises UnsafeURLError."""
+def _resolved_address(target: _Target, policy: FetchPolicy, shown: str) -> IPAddress:
+    """The address to connect to: the first of the host's, after checking
+    all of them."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise UnsafeURLError("The URL is not valid.", url=redact_url(url)) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeURLError(
-            f"Only http and https URLs are allowed ({redact_url(url)!r}).", url=redact_url(url)
-        )
-    port = port or (443 if parts.scheme == "https" else 80)
-    if policy.allowed_ports is not None and port not in policy.allowed_ports:
-        raise UnsafeURLError(f"Port {port} is not allowed.", url=redact_url(url))
-    if policy.allowed_hosts is not None and not _host_allowed(parts.hostname, policy.allowed_hosts):
-        raise UnsafeURLError(
-            f"The host {parts.hostname} is not in the allowlist.", url=redact_url(url)
-        )
-    if not policy.allow_private and _names_local_host(parts.hostname):
-        raise UnsafeURLError(
-            f"{parts.hostname} is a private or local address.", url=redact_url(url)
-        )
-
-
-def _names_local_host(host: str) -> bool:
-    """``localhost``, or an IP literal that is not public, in any spelling
-    HTTP clients accept (``127.1``, ``2130706433``, ``0x7f.1``). Names are
-    checked after resolution, where they are fetched."""
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
+        answers = resolve(target.host, target.port)
+    except OSError:
+        raise FetchError(f"Could not resolve {target.host}.", retryable=True, url=shown) from None
+    if not answers:
+        raise FetchError(f"{target.host} has no address.", retryable=True, url=shown)
+    addresses = []
+    for answer in answers:
         try:
-            ip = ipaddress.IPv4Address(socket.inet_aton(host))
-        except (OSError, ValueError):
-            return False
-    return not _public(ip)
-
-
-def _is_public(address: str) -> bool:
-    return _public(ipaddress.ip_address(address.split("%")[0]))
-
-
-def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def _checked_address(url: str, policy: FetchPolicy) -> str:
-    check_url(url, policy)
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        addresses = resolve(parts.hostname, port)
-    except (OSError, UnicodeError):
-        raise FetchError(
-            f"Could not resolve {parts.hostname}.", retryable=True, url=redact_url(url)
-        ) from None
-    if not addresses:
-        raise FetchError(f"{parts.hostname} has no address.", retryable=True, url=redact_url(url))
-    if not policy.allow_private:
-        for address in addresses:
-            if not _is_public(address):
-                raise UnsafeURLError(
-                    f"{parts.hostname} resolves to a private or reserved address.",
-                    url=redact_url(url),
-                )
+            address = parse_address(answer)
+        except ValueError:
+            raise UnsafeURLError(
+                f"{target.host} resolves to something that is not an address.", url=shown
+            ) from None
+        if not address_allowed(address, policy):
+            raise UnsafeURLError(
+                f"{target.host} resolves to a private or reserved address.", url=shown
+            )
+        addresses.append(address)
     return addresses[0]
-
-
-def _pinned(url: str, address: str) -> tuple[str, str]:
-    """The URL with the host replaced by the checked address, and the Host header."""
-    parts = urlsplit(url)
-    literal = f"[{address}]" if ":" in address else address
-    netloc = f"{literal}:{parts.port}" if parts.port else literal
-    host_header = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), host_header
 
 
 @functools.cache
@@ -199,11 +333,29 @@ class PinnedTarget:
 def pin(url: str, policy: FetchPolicy) -> PinnedTarget:
     """Check ``url`` under ``policy``, resolve it once and pin the request to
     the checked address. Raises UnsafeURLError, or FetchError for DNS failures."""
-    address = _checked_address(url, policy)
-    target, host = _pinned(url, address)
-    parts = urlsplit(url)
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-    return PinnedTarget(target, {"Host": host}, extensions)
+    shown = redact_url(url)
+    target = _check(url, policy)
+    address = target.ip if target.ip is not None else _resolved_address(target, policy, shown)
+    host = f"[{target.host}]" if target.ip is not None and target.ip.version == 6 else target.host
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    port = f":{target.port}" if target.explicit_port else ""
+    pinned = urlunsplit((target.scheme, literal + port, target.path or "/", target.query, ""))
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return PinnedTarget(pinned, {"Host": host + port}, extensions)
+
+
+def redirect_url(url: str, location: str) -> str:
+    """Where a redirect from ``url`` with this ``Location`` leads. The
+    Location is checked as written (``urljoin`` would drop tabs and line
+    breaks from it); the result still has to pass :func:`pin`. Raises
+    UnsafeURLError."""
+    _refuse_bad_text(location, redact_url(location))
+    try:
+        return urljoin(url, location)
+    except ValueError:
+        raise UnsafeURLError(
+            "The redirect's Location is not a valid URL.", url=redact_url(location)
+        ) from None
 
 
 def safe_client(policy: FetchPolicy) -> httpx.Client:
@@ -231,13 +383,20 @@ def download(url: str, policy: FetchPolicy, *, dir: str | None = None) -> Downlo
                     extensions=target.extensions,
                 ) as response:
                     if response.status_code in REDIRECTS and "location" in response.headers:
-                        url = urljoin(url, response.headers["location"])
+                        url = redirect_url(url, response.headers["location"])
                         continue
                     _raise_for_status(response, url)
                     return _save(response, url, policy, deadline, dir)
             except httpx.TimeoutException:
                 raise FetchError(
                     f"Timed out downloading {redact_url(url)}.", retryable=True, url=redact_url(url)
+                ) from None
+            except httpx.RemoteProtocolError as exc:
+                # A server that broke HTTP gets the same answer when asked again.
+                raise _refusal(exc, url) or FetchError(
+                    f"Could not download {redact_url(url)}: {type(exc).__name__}.",
+                    retryable=True,
+                    url=redact_url(url),
                 ) from None
             except httpx.TransportError as exc:
                 raise FetchError(
@@ -246,6 +405,29 @@ def download(url: str, policy: FetchPolicy, *, dir: str | None = None) -> Downlo
                     url=redact_url(url),
                 ) from None
     raise UnsafeURLError("Too many redirects.", url=redact_url(url))
+
+
+def _refusal(exc: BaseException, url: str) -> FetchError | None:
+    """The error for a response refused for good: by httpx (a redirect's
+    Location it cannot parse, such as one with a control character) or by
+    h11 (headers past httpcore's 100 KiB, not valid HTTP); or None: the
+    connection closed early, worth another try."""
+    shown = redact_url(url)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.InvalidURL):
+            return UnsafeURLError(
+                f"The redirect from {shown} is refused: its Location is not a valid URL.",
+                url=shown,
+            )
+        if isinstance(seen, h11.RemoteProtocolError):
+            if seen.error_status_hint == 431:
+                return FetchError(f"The answer from {shown} has too large headers.", url=shown)
+            if "closed" in str(seen):
+                return None
+            return FetchError(f"The answer from {shown} is not valid HTTP.", url=shown)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:
