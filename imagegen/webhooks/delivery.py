@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from django.db import connection, transaction
@@ -39,7 +39,15 @@ from django.utils.translation import gettext as _
 
 from .. import __version__, conf
 from ..exceptions import FetchError, UnsafeURLError
-from ..fetching import REDIRECTS, FetchPolicy, check_url, pin, redact_url, safe_client
+from ..fetching import (
+    REDIRECTS,
+    FetchPolicy,
+    check_url,
+    pin,
+    redact_url,
+    redirect_url,
+    safe_client,
+)
 from ..models import OutboundDelivery, WebhookEndpoint
 from . import signing
 
@@ -78,12 +86,13 @@ def policy() -> FetchPolicy:
 def check_endpoint_url(url: str) -> None:
     """Refuse what no delivery may be sent to (no DNS lookup here; names are
     checked again, resolved, at every attempt). Raises UnsafeURLError."""
+    # First: it refuses what urlsplit would choke on or silently rewrite.
+    check_url(url, policy())
     if "@" in (urlsplit(url).netloc or ""):
         raise UnsafeURLError(
             _("Credentials in the URL are not allowed; the signature authenticates deliveries."),
             url=redact_url(url),
         )
-    check_url(url, policy())
 
 
 def lease() -> timedelta:
@@ -190,7 +199,7 @@ def post(endpoint: WebhookEndpoint, delivery: OutboundDelivery) -> Result:
                             "HTTP %(status)d: redirects are not followed; "
                             "use the final URL (%(location)s)."
                         )
-                        % {"status": status, "location": redact_url(urljoin(url, location))},
+                        % {"status": status, "location": redact_url(redirect_url(url, location))},
                     )
                 text = _scrub(_read_capped(response, rules.total_timeout), secret, signature)
                 if status == 410:
