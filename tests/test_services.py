@@ -167,12 +167,12 @@ class TestSubmit:
         def timeout(*args, **kwargs):
             raise httpx.ReadTimeout("read timed out")
 
-        original = provider.client.request
-        provider.client.request = timeout
+        original = provider.client.send
+        provider.client.send = timeout
         try:
             assert services.submit(job.pk) == "uncertain"
         finally:
-            provider.client.request = original
+            provider.client.send = original
         job.refresh_from_db()
         assert job.status == Status.QUEUED
         assert job.error_code == "SUBMIT_UNCERTAIN"
