@@ -1,0 +1,1 @@
+"""A content model with a FilerImageField, for the django-filer tests."""
