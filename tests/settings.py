@@ -87,6 +87,9 @@ IMAGEGEN = {
     "PROVIDER": "sandbox",
     "PROVIDERS": {"sandbox": {"BASE_URL": "http://127.0.0.1:9/api/v1"}},
 }
+# The tests run on the sandbox with DEBUG off (pytest-django's default), and
+# replace IMAGEGEN at will: the choice sits beside it (check imagegen.E026).
+IMAGEGEN_ALLOW_SANDBOX = True
 
 # A Celery worker started as a subprocess by the fault tests runs on these
 # settings too; the test hands it what it changed (the test database's name,
