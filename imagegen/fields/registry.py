@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
@@ -83,7 +84,7 @@ class FieldDeclaration:
     alt_field: str | None = None
     review: bool = False
     #: Where the declaration comes from, for messages: the setting, the admins.
-    sources: tuple[str, ...] = field(default=(), compare=False)
+    sources: tuple[str, ...] = dataclass_field(default=(), compare=False)
 
     @property
     def key(self) -> str:
