@@ -11,7 +11,7 @@ import os
 from project.settings import *  # noqa: F403
 
 DEBUG = False
-# Measured on the sandbox, as a production site runs (check imagegen.E026).
+# DEBUG off as in production, on the sandbox: chosen explicitly (check imagegen.E026).
 IMAGEGEN_ALLOW_SANDBOX = True
 DATABASES = {
     "default": {
