@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from django.db import IntegrityError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -161,3 +162,22 @@ def test_replaying_a_delivery_of_another_jobs_task_is_refused(imagegen_settings:
 
     assert (result.status_code, result.message) == (409, callbacks.FOREIGN_TASK)
     assert snapshot(job)["provider_task_id"] is None
+
+
+def test_another_constraint_failing_stays_a_recorded_503(
+    client: Any, imagegen_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An integrity error that is not about the task (no other job has it)
+    is a database error like any other: 503, recorded with the error."""
+    job = make_job(status=Status.QUEUED)
+
+    def violates(*args: Any, **kwargs: Any) -> str:
+        raise IntegrityError("another constraint")
+
+    monkeypatch.setattr(callbacks, "apply_update", violates)
+    response = post(client, job, body("task-new", "processing"))
+
+    assert response.status_code == 503
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.outcome, delivery.status_code) == ("error", 503)
+    assert "another constraint" in delivery.error

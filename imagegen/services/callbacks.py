@@ -171,15 +171,15 @@ def handle_callback(
             outcome = Outcome.ACCEPTED if applied == "advanced" else Outcome.DUPLICATE
             result = CallbackResult(200, outcome, "OK")
             record(result, job)
-    except IntegrityError:
-        if not _task_of_another_job(provider_name, job.pk, state.task_id):
-            raise
-        # Another job took this task between the check and this job's update
-        # (the unique constraint on tasks caught it): the same refusal.
-        refusal = _foreign_task(job)
-        record(refusal.result, job, refusal.error)
-        return refusal.result
-    except DatabaseError:
+    except DatabaseError as exc:
+        if isinstance(exc, IntegrityError) and _task_of_another_job(
+            provider_name, job.pk, state.task_id
+        ):
+            # Another job took this task between the check and this job's
+            # update (the unique constraint on tasks caught it): the same refusal.
+            refusal = _foreign_task(job)
+            record(refusal.result, job, refusal.error)
+            return refusal.result
         # As text without the token, not exc_info: the error could quote it.
         failure = log_redaction.format_exception(token)
         logger.error("Database error applying callback for job %s:\n%s", job.pk, failure)
