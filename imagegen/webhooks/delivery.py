@@ -160,12 +160,12 @@ def attempt(delivery_id: Any, expected_attempts: int) -> str:
 
 
 def post(endpoint: WebhookEndpoint, delivery: OutboundDelivery) -> Result:
-    """POST the delivery, signed now, to the endpoint. Never raises for
-    network or HTTP failures."""
-    secret = signing.endpoint_secret(endpoint)
+    """POST the delivery, signed now (with the previous secret too during its
+    grace period), to the endpoint. Never raises for network or HTTP failures."""
+    secrets = signing.signing_secrets(endpoint)
     body = encode(delivery.payload)
     timestamp = int(time.time())
-    signature = signing.sign(secret, delivery.message_id, timestamp, body)
+    signature = signing.signature_header(secrets, delivery.message_id, timestamp, body)
     headers = {
         "webhook-id": delivery.message_id,
         "webhook-timestamp": str(timestamp),
@@ -201,7 +201,7 @@ def post(endpoint: WebhookEndpoint, delivery: OutboundDelivery) -> Result:
                         )
                         % {"status": status, "location": redact_url(redirect_url(url, location))},
                     )
-                text = _scrub(_read_capped(response, rules.total_timeout), secret, signature)
+                text = _scrub(_read_capped(response, rules.total_timeout), secrets, signature)
                 if status == 410:
                     error = _("HTTP 410 Gone: the endpoint was disabled.")
                     return Result(status_code=status, error=error, retryable=False)
@@ -237,11 +237,16 @@ def _read_capped(response: httpx.Response, seconds: float) -> bytes:
     return bytes(data[:RESPONSE_READ_BYTES])
 
 
-def _scrub(data: bytes, secret: str, signature: str) -> str:
-    """Printable, short text from a response body, without the secret or the
-    signature (a receiver may echo the request back)."""
+def _scrub(data: bytes, secrets: list[str], signature: str) -> str:
+    """Printable, short text from a response body, without the secrets or the
+    signatures (a receiver may echo the request back)."""
     text = data.decode("utf-8", "replace")
-    for value in (signature, signature.partition(",")[2], secret, secret[len("whsec_") :]):
+    values = [signature]
+    for one in signature.split():
+        values += [one, one.partition(",")[2]]
+    for secret in secrets:
+        values += [secret, secret.removeprefix(signing.SECRET_PREFIX)]
+    for value in values:
         if value:
             text = text.replace(value, "[redacted]")
     text = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
