@@ -275,3 +275,41 @@ class TestFillRefused:
             getattr(obj, "cover_alt", None),
         )
         assert after == before
+
+
+@pytest.mark.parametrize(
+    ("perms", "adding", "allowed"),
+    [
+        ((), False, False),
+        (("imagegen.add_generationjob",), False, False),
+        (("imagegen_content_tests.change_article",), False, False),
+        (("imagegen.add_generationjob", "imagegen_content_tests.change_article"), False, True),
+        (("imagegen.add_generationjob", "imagegen_content_tests.add_article"), False, False),
+        (("imagegen.add_generationjob", "imagegen_content_tests.add_article"), True, True),
+        (("imagegen.add_generationjob", "imagegen_content_tests.change_article"), True, False),
+        (("imagegen.view_generationjob", "imagegen_content_tests.change_article"), False, False),
+    ],
+)
+def test_may_generate(django_user_model, perms, adding, allowed):
+    """imagegen's add permission and the model's change permission (add, on an add form)."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("someone", password="pw")
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    user = django_user_model.objects.get(pk=user.pk)
+    assert field_jobs.may_generate(user, Article, adding=adding) is allowed
+    user.is_active = False
+    assert field_jobs.may_generate(user, Article, adding=adding) is False
+
+
+def test_may_generate_superuser_and_anonymous(django_user_model):
+    from django.contrib.auth.models import AnonymousUser
+
+    admin_user = django_user_model.objects.create_superuser("root", password="pw")
+    assert field_jobs.may_generate(admin_user, Article)
+    assert not field_jobs.may_generate(AnonymousUser(), Article)
+    assert not field_jobs.may_generate(None, Article)

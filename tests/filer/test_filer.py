@@ -190,3 +190,52 @@ def _all_files(storage, folder):
     for name in dirs:
         found.extend(_all_files(storage, f"{folder}/{name}"))
     return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_finalizes_make_the_folder_once(filer_imagegen):
+    """Two transactions needing the missing folder at once (as two finalizes
+    would): the second waits for the first's commit and takes its folder,
+    instead of making a second top-level "Generated" (filer's unique
+    (parent, name) does not hold for top-level folders on PostgreSQL)."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from tests.conftest import require_postgres, wait_until
+
+    require_postgres("advisory locks")
+    made = threading.Event()
+    go = threading.Event()
+    results: dict[str, int] = {}
+
+    def finalize(name: str, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                results[name] = default_folder().pk
+                if hold:
+                    made.set()
+                    go.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=finalize, args=("first", True))
+    first.start()
+    assert made.wait(timeout=30)
+    second = threading.Thread(target=finalize, args=("second", False))
+    second.start()
+
+    def second_waits_on_the_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            return cursor.fetchone()[0] == 1
+
+    wait_until(second_waits_on_the_lock, timeout=15, what="the second to wait on the folder lock")
+    go.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert results["first"] == results["second"]
+    assert Folder.objects.filter(name="Generated").count() == 1
+    assert Folder.objects.filter(name="Events").count() == 1
