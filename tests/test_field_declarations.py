@@ -22,7 +22,7 @@ from django.contrib.admin.sites import all_sites
 
 from imagegen.checks import check_settings
 from imagegen.exceptions import ImagegenConfigurationError
-from imagegen.fields import declaration_for, declarations
+from imagegen.fields import declaration_for, declarations, declarations_for
 from imagegen.fields.targets import FileTarget, GeneratedImageTarget
 from tests.content_app.models import Article, Profile
 
@@ -247,3 +247,17 @@ def test_targets_by_field_kind(settings):
 def test_default_aspect_ratio(settings, options, supported, expected):
     settings.IMAGEGEN = {"IMAGE_FIELDS": {COVER: options}}
     assert declaration_for(Article, "cover").aspect_ratio_for(supported) == expected
+
+
+def test_declarations_of_one_model_in_field_order(settings):
+    settings.IMAGEGEN = {
+        "IMAGE_FIELDS": {
+            "imagegen_content_tests.Article.banner": {},
+            PORTRAIT: {},
+            COVER: {},
+            "imagegen_content_tests.Article.attachment": {"candidates": 0},  # invalid: left out
+        }
+    }
+    for subject in (Article, Article(title="x"), ArticleProxy):
+        assert [d.field_name for d in declarations_for(subject)] == ["cover", "banner"]
+    assert [d.field_name for d in declarations_for(Profile)] == ["portrait"]

@@ -9,7 +9,13 @@ The jobs made for a field (plan, create, history, add-form links, fill)
 are in :mod:`imagegen.services.field_jobs`.
 """
 
-from .registry import ADMIN_ATTRIBUTE, FieldDeclaration, declaration_for, declarations
+from .registry import (
+    ADMIN_ATTRIBUTE,
+    FieldDeclaration,
+    declaration_for,
+    declarations,
+    declarations_for,
+)
 from .targets import Target, register
 
 __all__ = [
@@ -18,5 +24,6 @@ __all__ = [
     "Target",
     "declaration_for",
     "declarations",
+    "declarations_for",
     "register",
 ]

@@ -151,6 +151,16 @@ def declarations() -> list[FieldDeclaration]:
     return [found[key] for key in sorted(found)]
 
 
+def declarations_for(model: type[models.Model] | models.Model) -> list[FieldDeclaration]:
+    """The valid declarations of one model's fields (a proxy's are its
+    concrete model's), in the model's field order: what an admin form shows."""
+    model = model if isinstance(model, type) else type(model)
+    concrete = model._meta.concrete_model or model
+    order = {field.name: index for index, field in enumerate(concrete._meta.get_fields())}
+    found = [d for d in declarations() if d.model is concrete]
+    return sorted(found, key=lambda declaration: order.get(declaration.field_name, len(order)))
+
+
 def declaration_for(
     model: type[models.Model] | models.Model, field_name: str
 ) -> FieldDeclaration | None:
