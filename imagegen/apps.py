@@ -8,8 +8,10 @@ class ImagegenConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registering checks and signal receivers is all ready() does.
-        from . import checks  # noqa: F401
+        # Registering checks, signal receivers and log filters is all ready() does.
+        from . import checks, log_redaction  # noqa: F401
         from .webhooks import events
 
         events.connect()
+        # The callback's token reaches Django's request logs through the path.
+        log_redaction.install()

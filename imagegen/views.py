@@ -21,11 +21,6 @@ from .serializers import job_status
 logger = logging.getLogger("imagegen")
 
 
-# The token reaches logs through the request's path: this module is imported
-# when the URLconf routes to the callback view, before any callback arrives.
-log_redaction.install()
-
-
 @sensitive_variables("token")
 @csrf_exempt
 @login_not_required

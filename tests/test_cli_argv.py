@@ -286,6 +286,7 @@ DATABASE_ACTIONS = {
     "generate": ["generate", "a kite"],
     "status": ["status"],
     "sweep": ["sweep"],
+    "purge-deliveries": ["purge-deliveries"],
     "token create": ["token", "create", "--user", "cli", "--name", "n"],
     "token revoke": ["token", "revoke", "ig_123456789"],
     "demo": ["demo", "--celery-app", "project"],
