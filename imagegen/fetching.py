@@ -1,10 +1,14 @@
 """Safe downloads of result and reference images (SSRF-hardened).
 
-http(s) only, ports and hosts from an allowlist, every resolved address
-checked and the connection made to that very address (no DNS rebinding),
-redirects re-checked hop by hop, no proxies from the environment, a size
-cap with or without Content-Length, and a wall-clock deadline. The body is
-streamed to a temporary file, never held in memory.
+http(s) only; URLs with control characters, an unclear host or past
+``MAX_URL_LENGTH`` refused before anything else; ports and hosts from an
+allowlist, matched on the very name that is resolved and sent; every
+address, literal or resolved, judged by :func:`address_allowed` and the
+connection made to that very address (no DNS rebinding); redirects
+re-checked hop by hop; no proxies from the environment; a size cap with or
+without Content-Length, and a wall-clock deadline. The body is streamed to
+a temporary file, never held in memory. Outbound webhooks use the same
+checks (:func:`pin`, :func:`safe_client`).
 """
 
 from __future__ import annotations

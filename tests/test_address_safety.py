@@ -24,16 +24,18 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from imagegen import fetching, services
+from imagegen.api import auth
 from imagegen.choices import Mode, Status
 from imagegen.exceptions import FetchError, UnsafeURLError
 from imagegen.fetching import FetchPolicy, address_allowed, check_url, download, pin
-from imagegen.models import GeneratedImage
+from imagegen.models import GeneratedImage, GenerationJob
 from imagegen.providers import get_provider
 from imagegen.providers.openai import OpenAIImagesProvider
 from imagegen.services.finalize import fetch_policy
 from imagegen.webhooks import delivery
 
 from .factories import make_job
+from .test_api import JOBS, bearer, error_of
 from .test_url_messages import SECRET, _deliver_once
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -362,8 +364,9 @@ SERVER = ipaddress.IPv4Address("127.0.0.2")
 
 
 class Redirector(BaseHTTPRequestHandler):
-    """``/redirect`` answers 302 to ``server.location`` (raw bytes); ``/ok``
-    serves a small body and counts its hits."""
+    """``/redirect`` answers 302 to ``server.location`` (raw bytes), to a
+    GET or a POST (a webhook delivery); ``/ok`` serves a small body and
+    counts its hits."""
 
     protocol_version = "HTTP/1.1"
 
@@ -379,6 +382,10 @@ class Redirector(BaseHTTPRequestHandler):
         self.wfile.write(
             b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n"
         )
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.do_GET()
 
 
 @pytest.fixture(scope="module")
@@ -530,7 +537,7 @@ def test_reference_urls_with_control_characters_are_form_errors(
             reference_urls=[f"https://exa{char}mple.com/a.png"],
         )
     assert "control characters" in " ".join(info.value.message_dict["reference_urls"])
-    assert not services.jobs.GenerationJob.objects.exists()
+    assert not GenerationJob.objects.exists()
 
 
 #: Percent-encoded control characters: C0 and DEL as bytes, C1 as UTF-8.
@@ -717,7 +724,7 @@ def test_overlong_reference_url_is_a_form_error(kind: str, imagegen_settings: An
     with pytest.raises(ValidationError) as info:
         services.create_job(prompt="a red bicycle", mode=Mode.IMAGE_TO_IMAGE, reference_urls=[url])
     assert reason in " ".join(info.value.message_dict["reference_urls"])
-    assert not services.jobs.GenerationJob.objects.exists()
+    assert not GenerationJob.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -739,4 +746,63 @@ def test_overlong_redirect_location_is_refused_for_good(
     with pytest.raises(error, match=reason) as info:
         follow(redirector, head + "a" * (length - len(head)))
     assert not info.value.retryable
+    assert redirector.hits == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param(OVERLONG["one past the limit"][0], id="overlong"),
+        pytest.param(OVERLONG["host name"][0], id="host name too long"),
+        pytest.param(OVERLONG["label"][0], id="label too long"),
+        pytest.param("https://[64:ff9b::7f00:1]/a.png", id="NAT64 loopback"),
+        pytest.param("https://[2002:a9fe:a9fe::1]/a.png", id="6to4 metadata"),
+        pytest.param("https://[::ffff:10.0.0.1]/a.png", id="mapped private"),
+        pytest.param("https://[2001::1]/a.png", id="Teredo"),
+        pytest.param("https://ima\u0085ges.example.com/a.png", id="C1 in host"),
+        pytest.param("https://images%0a.example.com/a.png", id="encoded LF in host"),
+        pytest.param("https://images.example.com\\@evil.com/a.png", id="backslash"),
+    ],
+)
+def test_api_reference_urls_are_validation_errors(
+    url: str, client: Any, editor: Any, imagegen_settings: Any
+) -> None:
+    """Family: an overlong URL, host or label; loopback, metadata, private
+    and Teredo addresses inside IPv6 forms; a C1 control or an encoded LF in
+    the host; a backslash: as a reference URL posted to the API, a 400
+    validation error on ``reference_urls``, nothing saved, never a 500."""
+    raw = auth.create_token(editor, "tests")[1]
+    response = client.post(
+        JOBS,
+        {"prompt": "a boat", "mode": "image-to-image", "reference_urls": [url]},
+        content_type="application/json",
+        headers=bearer(raw),
+    )
+    error = error_of(response, 400, "validation_error")
+    assert list(error["fields"]) == ["reference_urls"]
+    assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "location",
+    [pytest.param(f"/ok{c}", id=f"U+{ord(c):04X}") for c in CONTROLS if ord(c) >= 0x80]
+    + [pytest.param("/ok?" + "a" * MAX, id="overlong")],
+)
+def test_webhook_redirect_to_an_unusable_location(
+    location: str, redirector: ThreadingHTTPServer, strict_settings: None
+) -> None:
+    """Family: a webhook receiver redirecting to a Location with a C1
+    control (those httpx lets by) or past the length limit: the delivery
+    fails at once, saying why, with no control character in its record;
+    nothing follows the redirect."""
+    port = redirector.server_address[1]
+    redirector.location = location.encode("latin-1")  # type: ignore[attr-defined]
+
+    row = _deliver_once(f"http://{SERVER}:{port}/redirect")
+
+    assert row.attempts == 1
+    assert "control characters" in row.last_error or "limit is 8192" in row.last_error
+    assert not any(c in row.last_error for c in CONTROLS)
     assert redirector.hits == 0  # type: ignore[attr-defined]
