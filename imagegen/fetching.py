@@ -325,9 +325,10 @@ def _tls_context() -> ssl.SSLContext:
 @dataclass(frozen=True)
 class PinnedTarget:
     """Where to send a request so that the checked address is the one
-    connected to: ``url`` names that address, ``headers`` carry the original
-    Host, ``extensions`` the TLS server name (certificates are verified
-    against the original host)."""
+    connected to: ``url`` names that address, ``headers`` carry the Host
+    (the checked name: IDNA-encoded, lower case, no trailing dot; the port
+    if the URL gave one), ``extensions`` the TLS server name (certificates
+    are verified against that name)."""
 
     url: str
     headers: dict[str, str]
