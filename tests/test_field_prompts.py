@@ -164,3 +164,15 @@ def test_render_never_exceeds_the_limit(limit):
     assert len(prompt) <= limit
     assert prompt == prompt.strip()
     prompt.encode("utf-8")
+
+
+@pytest.mark.parametrize("size", [10**6, 10**7])
+def test_huge_values_cost_what_the_limit_allows(size):
+    """A field of megabytes renders in bounded time: only what the prompt can hold is read."""
+    import time
+
+    started = time.monotonic()
+    prompt = prompts.render("{title}: {summary}", {"title": "ü" * size, "summary": "x"}, limit=100)
+    assert prompt == "ü" * 100
+    # Reading the whole of 10 million characters takes over a second.
+    assert time.monotonic() - started < 0.5

@@ -127,7 +127,7 @@ def render(template: str, values: Mapping[str, Any], *, limit: int) -> str:
     for piece in parse(template):
         out.append(piece.text)
         if piece.placeholder:
-            out.append(_one_line(values.get(piece.placeholder)))
+            out.append(_one_line(values.get(piece.placeholder), limit))
     # An empty value leaves its neighbours' spaces side by side: one is enough.
     return trim(_SPACES.sub(" ", "".join(out)).strip(), limit)
 
@@ -168,10 +168,14 @@ def _is_regional(char: str) -> bool:
     return 0x1F1E6 <= ord(char) <= 0x1F1FF
 
 
-def _one_line(value: Any) -> str:
+def _one_line(value: Any, limit: int) -> str:
     if value is None:
         return ""
+    # The prompt holds at most `limit` characters: a field of megabytes is
+    # cut first (with room for the whitespace that collapses), so rendering
+    # costs the same whatever the object holds.
+    raw = str(value)[: 4 * limit + 64]
     text = "".join(
-        " " if unicodedata.category(c) in _NOT_TEXT and c not in _JOINERS else c for c in str(value)
+        " " if unicodedata.category(c) in _NOT_TEXT and c not in _JOINERS else c for c in raw
     )
     return " ".join(text.split())
