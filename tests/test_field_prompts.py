@@ -9,7 +9,8 @@
   bidi characters, literal braces in values and in templates;
 - trimming at the provider's limit: ASCII, two-, three- and four-byte
   characters, combining marks, emoji joined by ZWJ and modifiers, at every
-  cut position of a multibyte sequence.
+  cut position of a multibyte sequence;
+- huge values (megabytes): rendered in bounded time.
 """
 
 from __future__ import annotations
