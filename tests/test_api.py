@@ -776,6 +776,28 @@ class TestTokenCommand:
         left = ApiToken.objects.get().expires_at - timezone.now()
         assert timedelta(days=29) < left <= timedelta(days=30)
 
+    @pytest.mark.parametrize(
+        "scopes",
+        [(), *[(scope,) for scope in auth.SCOPES], tuple(auth.SCOPES)],
+        ids=lambda scopes: "+".join(scopes) or "none-given",
+    )
+    def test_create_with_scopes(self, editor, scopes):
+        """Family: no ``--scope`` (every scope), each scope alone, all of them
+        repeated: the token holds exactly those; an unknown scope is a usage
+        error and makes no token."""
+        argv = [arg for scope in scopes for arg in ("--scope", scope)]
+        call_command(
+            "imagegen", "token", "create", "--user", "editor", "--name", "ci", *argv,
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+        assert ApiToken.objects.get().scopes == auth.sorted_scopes(scopes or auth.SCOPES)
+        with pytest.raises(CommandError, match="invalid choice"):
+            call_command(
+                "imagegen", "token", "create", "--user", "editor", "--name", "x",
+                "--scope", "admin", stdout=io.StringIO(), stderr=io.StringIO(),
+            )  # fmt: skip
+        assert ApiToken.objects.count() == 1
+
     def test_create_for_unknown_user(self, db):
         with pytest.raises(CommandError, match="No user"):
             call_command("imagegen", "token", "create", "--user", "nobody", "--name", "x")

@@ -21,6 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from ... import services
+from ...api.auth import SCOPES
 from ...choices import AspectRatio, Mode, Resolution
 from ...models import ApiToken, GenerationJob
 from ...sandbox import __main__ as sandbox_cli
@@ -149,6 +150,12 @@ class Command(BaseCommand):
         create.add_argument("--user", required=True, help="Username the token acts as.")
         create.add_argument("--name", required=True, help="What the token is for.")
         create.add_argument("--expires-days", type=int, default=None, metavar="DAYS")
+        create.add_argument(
+            "--scope",
+            action="append",
+            choices=list(SCOPES),
+            help="What the token may do; repeat for several (default: every scope).",
+        )
         revoke = add_action(token_sub, "revoke", help="Revoke a token by its prefix.")
         revoke.add_argument(
             "prefix", help="The token's prefix (ig_ and 9 characters), or the token."
@@ -276,7 +283,8 @@ class Command(BaseCommand):
                 raise CommandError(f"No user {options['user']!r}.") from None
             days = options["expires_days"]
             expires = timezone.now() + timedelta(days=days) if days else None
-            token, raw = auth.create_token(user, options["name"], expires)
+            scopes = options["scope"] or tuple(auth.SCOPES)
+            token, raw = auth.create_token(user, options["name"], expires, scopes)
             # The token alone on stdout (TOKEN=$(...)); the notice on stderr.
             self.stderr.write(
                 f"Token {token.prefix}… for {user}: copy it now, it is not shown again."
