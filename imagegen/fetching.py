@@ -398,7 +398,7 @@ def download(url: str, policy: FetchPolicy, *, dir: str | None = None) -> Downlo
                 ) from None
             except httpx.RemoteProtocolError as exc:
                 # A server that broke HTTP gets the same answer when asked again.
-                raise _refusal(exc, url) or FetchError(
+                raise refusal(exc, url) or FetchError(
                     f"Could not download {redact_url(url)}: {type(exc).__name__}.",
                     retryable=True,
                     url=redact_url(url),
@@ -412,7 +412,7 @@ def download(url: str, policy: FetchPolicy, *, dir: str | None = None) -> Downlo
     raise UnsafeURLError("Too many redirects.", url=redact_url(url))
 
 
-def _refusal(exc: BaseException, url: str) -> FetchError | None:
+def refusal(exc: BaseException, url: str) -> FetchError | None:
     """The error for a response refused for good: by httpx (a redirect's
     Location it cannot parse, such as one with a control character) or by
     h11 (headers past httpcore's 100 KiB, not valid HTTP); or None: the

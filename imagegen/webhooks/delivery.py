@@ -46,6 +46,7 @@ from ..fetching import (
     pin,
     redact_url,
     redirect_url,
+    refusal,
     safe_client,
 )
 from ..models import OutboundDelivery, WebhookEndpoint
@@ -216,6 +217,8 @@ def post(endpoint: WebhookEndpoint, delivery: OutboundDelivery) -> Result:
             error=_("Timed out after %(s)s seconds (WEBHOOK_TIMEOUT).") % {"s": rules.read_timeout}
         )
     except httpx.HTTPError as exc:
+        if refused := refusal(exc, url):
+            return Result(error=refused.message, retryable=False)
         return Result(
             error=_("Could not deliver to %(url)s: %(error)s.")
             % {"url": redact_url(url), "error": type(exc).__name__}
