@@ -110,6 +110,8 @@ class TestPlan:
             ("attachment", {}, ValidationError),
             ("cover", {"candidates": 5}, ValidationError),
             ("cover", {"candidates": -1}, ValidationError),
+            ("cover", {"candidates": 0}, ValidationError),
+            ("cover", {"candidates": True}, ValidationError),
             ("cover", {"candidates": "2"}, ValidationError),
             ("cover", {"quality": "high"}, TypeError),
         ],

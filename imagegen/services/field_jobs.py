@@ -110,7 +110,9 @@ def plan(
         found = {**prompts.values_of(obj, model, declaration.prompt), **(values or {})}
         prompt = prompts.render(declaration.prompt, found, limit=caps.max_prompt_length)
     resolution = overrides.get("resolution") or declaration.resolution or Resolution.R1K
-    candidates = overrides.get("candidates") or declaration.candidates
+    candidates = overrides.get("candidates")
+    if candidates is None:
+        candidates = declaration.candidates
     if (
         isinstance(candidates, bool)
         or not isinstance(candidates, int)
