@@ -1,6 +1,6 @@
-"""imagegen's models: jobs, the default asset, the callback audit log,
-outbound webhook endpoints and their deliveries, API tokens, and the
-heartbeats of background processes.
+"""imagegen's models: jobs and the runs that group them, the default asset,
+the callback audit log, outbound webhook endpoints and their deliveries, API
+tokens, and the heartbeats of background processes.
 
 Models hold data and read-only helpers. Every state change goes through
 :mod:`imagegen.services`, which writes with conditional UPDATEs.
@@ -19,6 +19,44 @@ from django.utils.translation import gettext_lazy as _
 
 from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, ReviewStatus, Source, Status
 from .storage import get_storage
+
+
+class GenerationRun(models.Model):
+    """Jobs started together by one request: the candidates of one prompt,
+    a comparison of settings or prompt wordings, or the fill of a model's
+    image field for many objects. Price and budgets cover the whole run."""
+
+    class Kind(models.TextChoices):
+        CANDIDATES = "candidates", _("Candidates")
+        COMPARE = "compare", _("Comparison")
+        FILL = "fill", _("Bulk fill")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # A fill run's model and field (``app_label.Model.field`` declarations).
+    target_content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_field = models.CharField(_("target field"), max_length=100, blank=True)
+    # What was asked for, as the form or the API received it, for "more like this".
+    settings = models.JSONField(_("settings"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("generation run")
+        verbose_name_plural = _("generation runs")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class GenerationJob(models.Model):
@@ -83,6 +121,9 @@ class GenerationJob(models.Model):
 
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
     error_message = models.TextField(_("error message"), blank=True)
+    # The values the message for ``error_code`` is rendered with, in the
+    # reader's language when shown (error_message keeps the text as made).
+    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
 
     estimated_cost = models.DecimalField(
         _("estimated cost"), max_digits=10, decimal_places=4, null=True, blank=True
@@ -107,6 +148,24 @@ class GenerationJob(models.Model):
     # form the object id stays empty until the form saves and links the job.
     target_field = models.CharField(_("target field"), max_length=100, blank=True)
     target = GenericForeignKey("target_content_type", "target_object_id")
+    run = models.ForeignKey(
+        GenerationRun,
+        verbose_name=_("run"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+    )
+    # The job whose settings this one started from ("generate again", "more
+    # like this"); with retry_of and the references, a job's lineage.
+    source_job = models.ForeignKey(
+        "self",
+        verbose_name=_("made from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="derived_jobs",
+    )
     retry_of = models.ForeignKey(
         "self",
         verbose_name=_("retry of"),
@@ -274,6 +333,10 @@ class WebhookDelivery(models.Model):
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
         ordering = ["-received_at"]
+        indexes = [
+            # The retention purge: old records of one kind of outcome.
+            models.Index(fields=["outcome", "received_at"], name="imagegen_delivery_purge_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.job_ref} {self.outcome}"
