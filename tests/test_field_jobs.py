@@ -4,7 +4,7 @@ sandbox over real HTTP, by family:
 - plan: the prompt from the object, from a form's values over it, from
   the editor's own text; resolution, ratio (from the shape), candidates and
   price from the declaration and from overrides; undeclared fields, bad
-  candidates and unknown overrides refused;
+  candidates, an unknown provider and unknown overrides refused;
 - create: one job per candidate, on a change form (saved object) and an add
   form (the model, or an unsaved object); all or none when a budget refuses
   one; the same idempotency key returns the same jobs, a too-long key is refused;
@@ -113,6 +113,7 @@ class TestPlan:
             ("cover", {"candidates": 0}, ValidationError),
             ("cover", {"candidates": True}, ValidationError),
             ("cover", {"candidates": "2"}, ValidationError),
+            ("cover", {"provider": "nope"}, ValidationError),
             ("cover", {"quality": "high"}, TypeError),
         ],
     )

@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from .. import conf
 from ..adapters import get_adapter
 from ..choices import Resolution, Status
+from ..exceptions import ImagegenConfigurationError
 from ..fields import prompts
 from ..fields.registry import MAX_CANDIDATES, FieldDeclaration, declaration_for
 from ..models import GenerationJob
@@ -103,7 +104,15 @@ def plan(
             % {"field": field_name, "model": model._meta.verbose_name},
             code="not_declared",
         )
-    backend = get_provider(overrides.get("provider"))
+    try:
+        backend = get_provider(overrides.get("provider"))
+    except ImagegenConfigurationError:
+        if not overrides.get("provider"):
+            raise  # the site's default provider: the system checks report it
+        raise ValidationError(
+            {"provider": _("Unknown provider %(v)r.") % {"v": overrides["provider"]}},
+            code="unknown_provider",
+        ) from None
     caps = backend.capabilities
     prompt = overrides.get("prompt")
     if prompt is None:
