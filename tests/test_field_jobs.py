@@ -5,9 +5,10 @@ sandbox over real HTTP, by family:
   the editor's own text; resolution, ratio (from the shape), candidates and
   price from the declaration and from overrides; undeclared fields, bad
   candidates, an unknown provider and unknown overrides refused;
-- create: one job per candidate, on a change form (saved object) and an add
-  form (the model, or an unsaved object); all or none when a budget refuses
-  one; the same idempotency key returns the same jobs, a too-long key is refused;
+- create: one job per candidate, in one run, on a change form (saved
+  object) and an add form (the model, or an unsaved object); all or none
+  (jobs and run) when a budget refuses one; the same idempotency key returns
+  the same jobs and makes no second run, a too-long key is refused;
 - history: a field's jobs are its own (not another field's, another
   object's), including one that finished with nobody watching;
 - add-form links: a user links their own unlinked jobs, never another
@@ -25,7 +26,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from imagegen.choices import Status
-from imagegen.models import GenerationJob
+from imagegen.models import GenerationJob, GenerationRun
 from imagegen.services import field_jobs
 from tests.content_app.models import Article, Profile
 from tests.test_services import run_to_end
@@ -142,6 +143,11 @@ class TestCreate:
     def test_change_form_jobs_remember_object_and_field(self, declared, article, editor):
         jobs = field_jobs.create_field_jobs(article, "cover", user=editor)
         assert len(jobs) == 2
+        run = jobs[0].run
+        assert (run.kind, run.created_by, run.target_field) == ("candidates", editor, "cover")
+        assert run.target_content_type.model_class() is Article
+        assert run.settings["candidates"] == 2
+        assert set(run.jobs.all()) == set(jobs)
         for job in jobs:
             assert job.target == article
             assert job.target_field == "cover"
@@ -168,12 +174,14 @@ class TestCreate:
         with pytest.raises(ValidationError):
             field_jobs.create_field_jobs(article, "cover", user=editor)
         assert GenerationJob.objects.count() == 0
+        assert GenerationRun.objects.count() == 0
 
     def test_same_key_same_jobs(self, declared, article, editor):
         first = field_jobs.create_field_jobs(article, "cover", user=editor, idempotency_key="k1")
         again = field_jobs.create_field_jobs(article, "cover", user=editor, idempotency_key="k1")
         assert [job.pk for job in again] == [job.pk for job in first]
         assert GenerationJob.objects.count() == 2
+        assert GenerationRun.objects.count() == 1
 
     def test_too_long_key_is_refused(self, declared, article, editor):
         with pytest.raises(ValidationError):

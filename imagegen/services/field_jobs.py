@@ -35,9 +35,9 @@ from ..choices import Resolution, Status
 from ..exceptions import ImagegenConfigurationError
 from ..fields import prompts
 from ..fields.registry import MAX_CANDIDATES, FieldDeclaration, declaration_for
-from ..models import GenerationJob
+from ..models import GenerationJob, GenerationRun
 from ..providers import get_provider
-from .jobs import create_job
+from .jobs import get_or_create_job
 
 #: The idempotency source of field requests (services.jobs.idempotency_scope).
 IDEMPOTENCY_SOURCE = "field"
@@ -154,7 +154,10 @@ def create_field_jobs(
 ) -> list[GenerationJob]:
     """Create the jobs of one request for a field (:func:`plan`): one per
     candidate, all or none, each remembering the object (none yet on an add
-    form: pass the model or the unsaved object) and the field.
+    form: pass the model or the unsaved object) and the field. The jobs of
+    one request share a :class:`~imagegen.models.GenerationRun` (kind
+    ``candidates``, with the model, the field and what was asked for), so a
+    page can follow them together through ``job.run``.
 
     Raises ValidationError like :func:`plan` and
     :func:`~imagegen.services.jobs.create_job` (bad input, a budget); no job
@@ -173,24 +176,35 @@ def create_field_jobs(
     model, obj = _model_and_object(obj_or_model)
     saved = obj if obj is not None and obj.pk is not None else None
     content_type = ContentType.objects.get_for_model(model)
+    run = None
     jobs = []
     with transaction.atomic():
         for index in range(request.candidates):
-            job = create_job(
+            job, created = get_or_create_job(
                 user=user,
                 target=saved,
                 idempotency_key=f"{idempotency_key}.{index}" if idempotency_key else "",
                 idempotency_source=IDEMPOTENCY_SOURCE,
                 **request.job_arguments(),
             )
-            # A new job only: a job found by its key keeps its target (it may
-            # have been linked to the saved object since).
-            GenerationJob.objects.filter(pk=job.pk, target_field="").update(
-                target_content_type=content_type,
-                target_object_id="" if saved is None else str(saved.pk),
-                target_field=field_name,
-            )
-            job.refresh_from_db()
+            if created:
+                # A job found by its key keeps its target and run (it may
+                # have been linked to the saved object since).
+                if run is None:
+                    run = GenerationRun.objects.create(
+                        kind=GenerationRun.Kind.CANDIDATES,
+                        created_by=job.created_by,
+                        target_content_type=content_type,
+                        target_field=field_name,
+                        settings={**request.job_arguments(), "candidates": request.candidates},
+                    )
+                GenerationJob.objects.filter(pk=job.pk).update(
+                    target_content_type=content_type,
+                    target_object_id="" if saved is None else str(saved.pk),
+                    target_field=field_name,
+                    run=run,
+                )
+                job.refresh_from_db()
             jobs.append(job)
     return jobs
 
