@@ -94,10 +94,18 @@ DEFAULTS: dict[str, Any] = {
     # handed to another this long after its last renewal.
     "FINALIZE_LEASE": 20,
     "FINALIZE_MAX_ATTEMPTS": 5,
+    # Most jobs of a provider in flight at once, {provider: n} (no entry: no
+    # cap); the others wait queued for a slot (services.slots).
+    "MAX_IN_FLIGHT": {},
     # Jobs the sweeper claims per run.
     "SWEEP_BATCH_SIZE": 500,
     # Longest Celery countdown imagegen uses (seconds); long waits go through the sweeper.
     "MAX_COUNTDOWN": 60,
+    # Seconds a discarded image can be restored ("Undo") before its file is deleted.
+    "DISCARD_UNDO_SECONDS": 30,
+    # Seconds a request for a preview being made by another request waits
+    # for it before answering with the original image instead.
+    "PREVIEW_WAIT": 2.0,
     # JSON API (docs/api.md): jobs per page by default, and the most a client may ask for.
     "API_PAGE_SIZE": 20,
     "API_MAX_PAGE_SIZE": 100,

@@ -45,3 +45,13 @@ def can_cancel_job(user: Any, job: GenerationJob) -> bool:
             "imagegen.change_generationjob"
         )
     return user.has_perm(CANCEL_ANY)
+
+
+def can_review_image(user: Any) -> bool:
+    """Edit title and alt text, approve (of the images ``user`` may see)."""
+    return bool(user.is_active and user.has_perm("imagegen.change_generatedimage"))
+
+
+def can_discard_image(user: Any) -> bool:
+    """Discard, and undo a discard (of the images ``user`` may see)."""
+    return bool(user.is_active and user.has_perm("imagegen.delete_generatedimage"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .choices import TERMINAL, Status
-from .models import GenerationJob
+from .choices import TERMINAL, ReviewStatus, Status
+from .models import GeneratedImage, GenerationJob
 
 
 def job_status(job: GenerationJob) -> dict[str, Any]:
@@ -48,8 +48,65 @@ def job_status(job: GenerationJob) -> dict[str, Any]:
                 "size": image.size,
                 "review_status": image.review_status,
             }
-            for image in job.images.exclude(file="").order_by("index")
+            # A discarded image whose file is kept for its undo is no result.
+            for image in job.images.exclude(file="")
+            .exclude(review_status=ReviewStatus.DISCARDED)
+            .order_by("index")
         ],
+    }
+
+
+def job_page_status(job: GenerationJob, user: Any) -> dict[str, Any]:
+    """:func:`job_status` and what the admin's job page needs on top, for
+    ``user``: whether the job waits to retry, was refused by moderation,
+    may cost money if canceled (:mod:`.job_states`), is taking longer than
+    usual (``overdue``), and ``review``: every image of the job with its
+    name, title, alt text and review state (discarded ones too, with
+    ``undo_seconds`` while their discard can be undone), and whether
+    ``user`` may edit and approve them (``can_edit``) or discard them
+    (``can_discard``)."""
+    from . import job_states, permissions
+    from .services import reviews
+
+    data = job_status(job)
+    data.update(job_states.job_flags(job))
+    data["overdue"] = not job.is_terminal and data["elapsed_seconds"] > data["expected_seconds"][1]
+    data["review"] = {
+        "can_edit": permissions.can_review_image(user),
+        "can_discard": permissions.can_discard_image(user),
+        "images": [review_image(image, reviews.undo_until(image)) for image in job.images.all()],
+    }
+    return data
+
+
+def image_name(image: GeneratedImage) -> str:
+    """What an image is called where people see it: its title, else the
+    start of its prompt; never its storage path."""
+    if image.title:
+        return image.title
+    prompt = " ".join(image.prompt.split())
+    return prompt if len(prompt) <= 60 else prompt[:59] + "…"
+
+
+def review_image(image: GeneratedImage, undo_until: Any) -> dict[str, Any]:
+    """One image as the job page reviews it; ``undo_until``: until when its
+    discard can be undone (:func:`imagegen.services.reviews.undo_until`)."""
+    from django.utils import timezone
+
+    left = (undo_until - timezone.now()).total_seconds() if undo_until else 0
+    return {
+        "id": image.pk,
+        "index": image.index,
+        "name": image_name(image),
+        "title": image.title,
+        "alt_text": image.alt_text,
+        "prompt": image.prompt,
+        "review_status": image.review_status,
+        "review_status_display": str(image.get_review_status_display()),
+        "thumbnail_url": image.thumbnail_url,
+        "width": image.width,
+        "height": image.height,
+        "undo_seconds": max(0, round(left)),
     }
 
 

@@ -1,4 +1,12 @@
-"""The generated image admin: a thumbnail grid, review, reuse."""
+"""The generated image admin: a thumbnail grid, review, reuse.
+
+Reviewing goes through one endpoint, ``<id>/review/`` (POST: ``action``
+save, approve, discard or restore, plus the ``title`` and ``alt_text``
+typed), used by the job page's per-image forms (fetch, JSON answer) and by
+the image page's buttons (a plain form post, redirected back): what the
+editor typed is saved with whatever button they press. Permissions are
+checked by :func:`imagegen.services.reviews.review`.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +15,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
-from django.utils.html import format_html
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from .. import permissions, services
-from ..choices import ReviewStatus
+from ..choices import AspectRatio, Mode, ReviewStatus
 from ..models import GeneratedImage
+from ..serializers import image_name, review_image
 from .display import thumbnail
 from .object_actions import ObjectActionsMixin
 
@@ -26,7 +37,7 @@ EDITABLE_FIELDS = ("title", "alt_text")
 
 @admin.register(GeneratedImage)
 class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
-    list_display = ("preview_small", "__str__", "review_status", "job_link", "created_at")
+    list_display = ("preview_small", "name", "review_status", "job_link", "created_at")
     list_filter = ("review_status", "provider", "created_at")
     search_fields = ("prompt", "title", "alt_text")
     list_select_related = ("job",)
@@ -37,7 +48,7 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         (None, {"fields": ("preview", "title", "alt_text", "review_status")}),
         (
             gettext_lazy("How it was made"),
-            {"fields": ("job_link", "prompt", "provider", "model", "settings")},
+            {"fields": ("job_link", "prompt", "provider", "model", "settings_display")},
         ),
         (
             gettext_lazy("File"),
@@ -58,7 +69,7 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "prompt",
         "provider",
         "model",
-        "settings",
+        "settings_display",
         "file",
         "width",
         "height",
@@ -69,7 +80,7 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "reviewed_at",
         "created_at",
     )
-    actions = ["approve_images", "discard_images", "use_as_reference"]
+    actions = ["approve_images", "discard_images", "restore_images", "use_as_reference"]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         context = {"title": _("Generated images"), **(extra_context or {})}
@@ -78,10 +89,43 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[GeneratedImage]:
         return permissions.visible_images(request.user, super().get_queryset(request))
 
+    @admin.display(description=gettext_lazy("name"))
+    def name(self, image: GeneratedImage) -> str:
+        return image_name(image)
+
+    @admin.display(description=gettext_lazy("settings"))
+    def settings_display(self, image: GeneratedImage) -> str:
+        """The settings that made the image, as labelled values (not JSON)."""
+        labels = {
+            "mode": (_("Mode"), dict(Mode.choices)),
+            "resolution": (_("Resolution"), {}),
+            "aspect_ratio": (_("Aspect ratio"), dict(AspectRatio.choices)),
+        }
+        rows = []
+        for key, value in (image.settings or {}).items():
+            label, choices = labels.get(key, (key.replace("_", " ").capitalize(), {}))
+            if isinstance(value, list | tuple):
+                shown = ", ".join(map(str, value)) or "—"
+            else:
+                shown = choices.get(value, str(value).upper() if key == "resolution" else value)
+            rows.append((label, shown))
+        if not rows:
+            return "—"
+        return format_html(
+            '<dl class="imagegen-settings">{}</dl>',
+            format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows),
+        )
+
     @admin.display(description=gettext_lazy("preview"))
     def preview(self, image: GeneratedImage) -> str:
         if not image.file:
             return _("Discarded: the file was deleted.")
+        if image.is_discarded:
+            return format_html(
+                '<div class="imagegen-discarded">{}<p>{}</p></div>',
+                thumbnail(image, size=400),
+                _("Discarded: the file will be deleted shortly unless you undo it."),
+            )
         return format_html(
             '<a href="{}" target="_blank" rel="noopener">{}</a>',
             image.file.url,
@@ -108,7 +152,102 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         return request.user.has_perm("imagegen.delete_generatedimage")
 
     def get_urls(self) -> list[Any]:
-        return [*self.object_action_urls(), *super().get_urls()]
+        return [
+            path(
+                "<int:image_id>/review/",
+                self.admin_site.admin_view(self.review_view),
+                name="imagegen_generatedimage_review",
+            ),
+            *self.object_action_urls(),
+            *super().get_urls(),
+        ]
+
+    def review_view(self, request: HttpRequest, image_id: int) -> HttpResponse:
+        """Save the typed title and alt text and apply ``action`` (POST).
+
+        ``action``: ``save``, ``approve``, ``discard``, ``restore``, or
+        ``reference`` (save, then open the generate form with the image as
+        a reference, keeping its prompt and aspect ratio). Asked for JSON
+        (the job page's script), it answers the image as the status JSON
+        shows it, or ``{"error": reason}`` with 400/403/404; otherwise it
+        redirects to ``next`` (a page of this site) or the image's page,
+        with a message.
+        """
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        if request.method != "POST":
+            return JsonResponse({"error": _("Only POST.")}, status=405, headers={"Allow": "POST"})
+        image = permissions.visible_images(request.user).filter(pk=image_id).first()
+        if image is None:
+            return self._review_answer(
+                request, wants_json, None, _("No such image."), messages.ERROR, 404
+            )
+        action = request.POST.get("action", "save")
+        decision = "save" if action == "reference" else action
+        title, alt_text = request.POST.get("title"), request.POST.get("alt_text")
+        try:
+            if action == "reference" and not request.user.has_perm("imagegen.add_generationjob"):
+                raise PermissionDenied(
+                    _("Generating images needs the permission “Can add generation job”.")
+                )
+            unchanged = all(
+                value is None or value.strip() == getattr(image, name)
+                for name, value in (("title", title), ("alt_text", alt_text))
+            )
+            if action == "reference" and unchanged:
+                result = None
+            else:
+                result = services.reviews.review(
+                    image, user=request.user, action=decision, title=title, alt_text=alt_text
+                )
+        except PermissionDenied as exc:
+            return self._review_answer(request, wants_json, image, str(exc), messages.ERROR, 403)
+        except ValidationError as exc:
+            text = " ".join(exc.messages)
+            return self._review_answer(request, wants_json, image, text, messages.ERROR, 400)
+        if action == "reference":
+            if image.is_discarded:
+                return self._review_answer(
+                    request,
+                    wants_json,
+                    image,
+                    _("Discarded images cannot be references."),
+                    messages.WARNING,
+                    400,
+                )
+            query = {"references": image.pk, "from": image.job_id}
+            url = reverse("admin:imagegen_generationjob_add")
+            return HttpResponseRedirect(f"{url}?{urlencode(query)}")
+        assert result is not None
+        level = messages.SUCCESS if result.changed else messages.INFO
+        return self._review_answer(request, wants_json, result.image, result.message, level, 200)
+
+    def _review_answer(
+        self,
+        request: HttpRequest,
+        wants_json: bool,
+        image: GeneratedImage | None,
+        message: str,
+        level: int,
+        status: int,
+    ) -> HttpResponse:
+        if wants_json:
+            body: dict[str, Any] = {"message": message}
+            if status >= 400:
+                body["error"] = message
+            if image is not None:
+                body["image"] = review_image(image, services.reviews.undo_until(image))
+            return JsonResponse(body, status=status)
+        self.message_user(request, message, level)
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            target = (
+                reverse("admin:imagegen_generatedimage_change", args=[image.pk])
+                if image is not None
+                else reverse("admin:imagegen_generatedimage_changelist")
+            )
+        return HttpResponseRedirect(target)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # Only the editable columns: a full save would write back the file,
@@ -127,21 +266,35 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         extra_context: dict | None = None,
     ) -> HttpResponse:
         image = self.get_object(request, object_id)
-        buttons = []
-        if image is not None and not image.is_discarded:
-            entries = [
-                ("use_as_reference", _("Use as reference")),
-                ("discard_images", _("Discard")),
-            ]
-            if image.review_status == ReviewStatus.NEW:
-                entries.insert(0, ("approve_images", _("Approve")))
-            buttons = [
-                self.object_action_button(image, name, label)
-                for name, label in entries
-                if self.object_action_allowed(request, name)
-            ]
-        context = {"image_actions": buttons, **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, context)
+        context: dict[str, Any] = {}
+        if image is not None:
+            context = {
+                "title": image_name(image),
+                "image_name": image_name(image),
+                "image_actions": self._review_buttons(request, image),
+                "review_url": reverse("admin:imagegen_generatedimage_review", args=[image.pk]),
+            }
+        return super().change_view(
+            request, object_id, form_url, {**context, **(extra_context or {})}
+        )
+
+    def _review_buttons(self, request: HttpRequest, image: GeneratedImage) -> list[dict[str, Any]]:
+        """The image page's buttons: each posts the page's form (so the
+        title and alt text typed go with it) to the review endpoint."""
+        user = request.user
+        if image.is_discarded:
+            entries = []
+            if services.reviews.undo_until(image) and permissions.can_discard_image(user):
+                entries.append(("restore", _("Undo discard")))
+            return [{"action": a, "label": label} for a, label in entries]
+        entries = []
+        if image.review_status == ReviewStatus.NEW and permissions.can_review_image(user):
+            entries.append(("approve", _("Approve")))
+        if user.has_perm("imagegen.add_generationjob"):
+            entries.append(("reference", _("Use as reference")))
+        if permissions.can_discard_image(user):
+            entries.append(("discard", _("Discard")))
+        return [{"action": a, "label": label} for a, label in entries]
 
     @admin.action(description=gettext_lazy("Approve selected images"), permissions=["change"])
     def approve_images(self, request: HttpRequest, queryset: QuerySet[GeneratedImage]) -> None:
@@ -170,18 +323,27 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         permissions=["discard"],
     )
     def discard_images(self, request: HttpRequest, queryset: QuerySet[GeneratedImage]) -> None:
-        outcome = Counter(services.reviews.discard(image, user=request.user) for image in queryset)
+        outcome = Counter(
+            services.reviews.discard(image, user=request.user, undo=True) for image in queryset
+        )
         if outcome[True]:
-            self.message_user(
-                request,
+            seconds = services.reviews.undo_seconds()
+            text = (
                 ngettext(
-                    "%d image discarded and its file deleted.",
-                    "%d images discarded and their files deleted.",
+                    "%(n)d image discarded; its file is deleted in %(s)d seconds unless you "
+                    "undo it (action “Undo discard”).",
+                    "%(n)d images discarded; their files are deleted in %(s)d seconds unless "
+                    "you undo it (action “Undo discard”).",
                     outcome[True],
                 )
-                % outcome[True],
-                messages.SUCCESS,
+                if seconds
+                else ngettext(
+                    "%(n)d image discarded and its file deleted.",
+                    "%(n)d images discarded and their files deleted.",
+                    outcome[True],
+                )
             )
+            self.message_user(request, text % {"n": outcome[True], "s": seconds}, messages.SUCCESS)
         if outcome[False]:
             self.message_user(
                 request,
@@ -195,17 +357,47 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
             )
 
     @admin.action(
+        description=gettext_lazy("Undo discard of selected images"), permissions=["discard"]
+    )
+    def restore_images(self, request: HttpRequest, queryset: QuerySet[GeneratedImage]) -> None:
+        outcome = Counter(services.reviews.restore(image, user=request.user) for image in queryset)
+        if outcome[True]:
+            self.message_user(
+                request,
+                ngettext("%d image restored.", "%d images restored.", outcome[True])
+                % outcome[True],
+                messages.SUCCESS,
+            )
+        if outcome[False]:
+            self.message_user(
+                request,
+                ngettext(
+                    "%d image was not discarded, or its file was already deleted.",
+                    "%d images were not discarded, or their files were already deleted.",
+                    outcome[False],
+                )
+                % outcome[False],
+                messages.INFO,
+            )
+
+    @admin.action(
         description=gettext_lazy("Use as references for a new image"), permissions=["add_job"]
     )
     def use_as_reference(self, request: HttpRequest, queryset: QuerySet[GeneratedImage]) -> Any:
-        ids = list(queryset.exclude(file="").values_list("pk", flat=True))
+        kept = queryset.exclude(file="").exclude(review_status=ReviewStatus.DISCARDED)
+        ids = list(kept.values_list("pk", flat=True))
         if not ids:
             self.message_user(
                 request, _("Discarded images cannot be references."), messages.WARNING
             )
             return None
+        query = {"references": ",".join(map(str, ids))}
+        jobs = set(kept.values_list("job_id", flat=True))
+        if len(jobs) == 1:
+            # One job's images: keep its prompt and aspect ratio too.
+            query["from"] = str(jobs.pop())
         url = reverse("admin:imagegen_generationjob_add")
-        return HttpResponseRedirect(f"{url}?{urlencode({'references': ','.join(map(str, ids))})}")
+        return HttpResponseRedirect(f"{url}?{urlencode(query)}")
 
     def has_add_job_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("imagegen.add_generationjob")
