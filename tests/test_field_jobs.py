@@ -11,6 +11,8 @@ sandbox over real HTTP, by family:
   the same jobs and makes no second run, a too-long key is refused;
 - history: a field's jobs are its own (not another field's, another
   object's), including one that finished with nobody watching;
+- retries: a retried field job (change form, add form) keeps its target
+  and field;
 - add-form links: a user links their own unlinked jobs, never another
   user's, never a job already linked; unsaved objects cannot be linked;
 - fill_from_job refuses: another object's job, another field's, another
@@ -208,6 +210,37 @@ class TestHistory:
         assert list(field_jobs.jobs_for_field(article, "attachment")) == []
         assert portrait_job not in field_jobs.jobs_for_field(article, "cover")
         assert list(field_jobs.jobs_for_field(Article(title="unsaved"), "cover")) == []
+
+
+@pytest.mark.parametrize("subject", ["change form", "add form", "no field"])
+def test_a_retry_takes_the_jobs_place_in_the_field_history(declared, article, editor, subject):
+    """Family: a failed job of a change form (object and field), of an add
+    form (model and field, no object yet) and one made for no field: its
+    retry keeps exactly the job's target and field, so the field's history
+    (or the add form's unlinked jobs) lists the retry."""
+    from imagegen import services
+
+    if subject == "no field":
+        job = services.create_job(prompt="A kite", user=editor)
+    else:
+        target = article if subject == "change form" else Article
+        [job] = field_jobs.create_field_jobs(target, "cover", user=editor, candidates=1)
+    GenerationJob.objects.filter(pk=job.pk).update(status=Status.FAILED)
+    job.refresh_from_db()
+
+    retry, created = services.retry(job, user=editor)
+
+    assert created
+    retry.refresh_from_db()
+    assert (retry.target_content_type_id, retry.target_object_id, retry.target_field) == (
+        job.target_content_type_id,
+        job.target_object_id,
+        job.target_field,
+    )
+    if subject == "change form":
+        assert retry in field_jobs.jobs_for_field(article, "cover")
+    elif subject == "add form":
+        assert retry in field_jobs.unlinked_jobs(Article, "cover", user=editor)
 
 
 class TestLink:

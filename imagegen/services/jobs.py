@@ -283,14 +283,25 @@ def retry(job: GenerationJob, *, user: Any = None) -> tuple[GenerationJob, bool]
     )
     if existing:
         return existing, False
-    return get_or_create_job(
+    new, created = get_or_create_job(
         user=user,
         retry_of=job,
         idempotency_key=key,
         idempotency_source="retry",
-        target=job.target,
         **job_settings(job),
     )
+    if created and job.target_content_type_id:
+        # The retry takes the job's place in its target's field history, an
+        # add form's job (model and field, no object yet) included.
+        target = {
+            "target_content_type_id": job.target_content_type_id,
+            "target_object_id": job.target_object_id,
+            "target_field": job.target_field,
+        }
+        GenerationJob.objects.filter(pk=new.pk).update(**target)
+        for name, value in target.items():
+            setattr(new, name, value)
+    return new, created
 
 
 def job_settings(job: GenerationJob) -> dict[str, Any]:
@@ -421,7 +432,14 @@ def submit(job_id: Any) -> str:
         image_urls=tuple(reference_image_urls(job)),
         callback_url=callback_url(job),
     )
-    started = _start_attempt(job)
+    # The provider's concurrency cap: without a free slot the job waits,
+    # queued, its attempts untouched (services.slots).
+    from . import slots
+
+    with transaction.atomic():
+        if not slots.take(job):
+            return slots.wait(job)
+        started = _start_attempt(job)
     if started is None:
         return "not-claimed"
     # Renewed while the call runs, up to the longest it may take: no other
