@@ -25,6 +25,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "imagegen",
+    # An example of generating into a model's own image field (docs/fields.md).
+    "project.articles",
 ]
 
 MIDDLEWARE = [
@@ -152,6 +154,15 @@ IMAGEGEN = {
         },
     },
     "CALLBACK_BASE_URL": os.environ.get("IMAGEGEN_CALLBACK_BASE_URL") or None,
+    # The Generate control beside the example articles' cover image (docs/fields.md).
+    "IMAGE_FIELDS": {
+        "articles.Article.cover": {
+            "prompt": "Editorial photo: {title}. {summary}",
+            "shape": (1200, 630),
+            "candidates": 2,
+            "alt_field": "cover_alt",
+        },
+    },
 }
 # The example site is for development: its sandbox stays usable with
 # DJANGO_DEBUG=0 (as the benchmarks and the tests, which inherit this, run).

@@ -3,6 +3,7 @@ the image grid, the cost report, the callback audit log, and outbound
 webhook endpoints with their delivery log."""
 
 from .deliveries import WebhookDeliveryAdmin
+from .image_fields import ImageFieldsAdminMixin
 from .images import GeneratedImageAdmin
 from .jobs import GenerationJobAdmin
 from .tokens import ApiTokenAdmin
@@ -12,6 +13,7 @@ __all__ = [
     "ApiTokenAdmin",
     "GeneratedImageAdmin",
     "GenerationJobAdmin",
+    "ImageFieldsAdminMixin",
     "OutboundDeliveryAdmin",
     "WebhookDeliveryAdmin",
     "WebhookEndpointAdmin",
