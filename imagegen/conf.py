@@ -120,6 +120,14 @@ DEFAULTS: dict[str, Any] = {
     # Seconds an endpoint's previous secret still signs deliveries (alongside
     # the new one) after a rotation, so receivers can switch without a gap.
     "WEBHOOK_SECRET_GRACE": 24 * 3600,
+    # Content Credentials (docs/provenance.md): the identity imagegen signs
+    # C2PA manifests with (paths of PEM files, or the PEM texts; None: no
+    # signing), extra trusted roots when reading them, and whether the signed
+    # job facts include the prompt (prompts can be confidential).
+    "C2PA_SIGNING_CERTIFICATES": None,
+    "C2PA_SIGNING_KEY": None,
+    "C2PA_TRUST_ANCHORS": None,
+    "C2PA_INCLUDE_PROMPT": False,
 }
 
 #: Built-in provider entries. ``sandbox`` is the APIXO client pointed at the

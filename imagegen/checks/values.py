@@ -55,7 +55,13 @@ def check() -> list[CheckMessage]:
             errors.append(
                 Error(f"IMAGEGEN[{key!r}] must be a positive number.", id="imagegen.E003")
             )
-    return [*errors, *_check_budgets(), *_check_webhooks(), *_check_api()]
+    return [
+        *errors,
+        *_check_budgets(),
+        *_check_webhooks(),
+        *_check_api(),
+        *_check_max_in_flight(),
+    ]
 
 
 def _check_budgets() -> list[CheckMessage]:
@@ -79,6 +85,39 @@ def _check_budgets() -> list[CheckMessage]:
                 Error(
                     f"IMAGEGEN['BUDGETS'][{key!r}] must be an amount (e.g. \"25.00\") or None.",
                     id="imagegen.E010",
+                )
+            )
+    return errors
+
+
+def _check_max_in_flight() -> list[CheckMessage]:
+    """The concurrency cap: {provider: a whole number from 1}, for known providers."""
+    caps = conf.get_setting("MAX_IN_FLIGHT")
+    if not isinstance(caps, dict):
+        return [
+            Error(
+                "IMAGEGEN['MAX_IN_FLIGHT'] must be a dict of {provider: jobs at once}.",
+                hint="For example {'apixo': 20}.",
+                id="imagegen.E033",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    names = conf.provider_names()
+    for name, value in caps.items():
+        if name not in names:
+            errors.append(
+                Error(
+                    f"IMAGEGEN['MAX_IN_FLIGHT'][{name!r}]: there is no provider {name!r}.",
+                    hint=f"{did_you_mean(str(name), names)}Providers: {', '.join(names)}.",
+                    id="imagegen.E033",
+                )
+            )
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                Error(
+                    f"IMAGEGEN['MAX_IN_FLIGHT'][{name!r}] must be a whole number from 1, "
+                    f"not {value!r}.",
+                    id="imagegen.E033",
                 )
             )
     return errors

@@ -75,6 +75,9 @@ class SandboxConfig:
     verbose: bool = False
     #: What ``GET /api/v1/apikeys/current-balance`` reports, in USD.
     balance: float = 100.0
+    #: Sign every rendered result with a C2PA manifest (render.with_credentials),
+    #: as GPT Image's results carry one; the ``c2pa`` marker decides per task.
+    content_credentials: bool = False
 
 
 @dataclass
@@ -175,6 +178,10 @@ class SandboxServer:
         with self._lock:
             return {
                 **self._counters,
+                # The most tasks generating at one moment (a client's concurrency).
+                "max_concurrent_tasks": _max_overlap(
+                    [(t.created, t.created + t.duration) for t in self._tasks.values()]
+                ),
                 "tasks": {
                     t.task_id: {
                         "status_calls": t.status_calls,
@@ -258,7 +265,7 @@ class SandboxServer:
     def task_data(self, task: Task, state: str | None = None) -> dict[str, Any]:
         state = state or task.state(time.time())
         done = state in ("success", "failed")
-        ext = "jpg" if task.fmt == "jpeg" else "png"
+        ext = render.EXTENSIONS.get(task.fmt, "png")
         base = self.config.public_url or self.url
         listed = int(task.markers.get("result-urls") or task.count)
         urls = [f"{base}/files/{task.task_id}/{i}.{ext}" for i in range(listed)]
@@ -573,7 +580,7 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 return self._stream_huge()
             if kind == "slow":
                 return self._trickle()
-            ctype = "image/jpeg" if task.fmt == "jpeg" else "image/png"
+            ctype = render.CONTENT_TYPES.get(task.fmt, "image/png")
             if kind == "html":
                 data = b"<html><body>Not an image</body></html>"
             elif kind == "bomb":
@@ -594,6 +601,11 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                         index,
                         noise="noise" in task.markers,
                     )
+                    # Signed like GPT Image's results: [sandbox:c2pa], or the
+                    # run-wide content_credentials ([sandbox:c2pa=off] overrides it).
+                    default = "on" if sandbox.config.content_credentials else "off"
+                    if task.markers.get("c2pa", default) != "off":
+                        data = render.with_credentials(data, task.fmt, MODEL)
                     task.files[index] = data
                 if kind == "truncated":
                     data = data[: len(data) // 2]
@@ -649,3 +661,14 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
+
+
+def _max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most ``[start, end)`` intervals that overlap at one instant."""
+    # At equal times an end sorts before a start: back-to-back tasks do not overlap.
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    most = current = 0
+    for _, step in events:
+        current += step
+        most = max(most, current)
+    return most

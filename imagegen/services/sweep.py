@@ -8,8 +8,7 @@ For each it expires, re-sends a lost submission, polls, or resumes a
 finalize whose lease ran out. Claims use ``SELECT ... FOR UPDATE SKIP
 LOCKED`` where the database has it, so two sweepers by mistake stay safe.
 It then re-sends due outbound webhooks the same way
-(:func:`imagegen.webhooks.delivery.resend_due`) and previews whose task was
-lost (:func:`.thumbnails.resend_missing`), purges old callback records
+(:func:`imagegen.webhooks.delivery.resend_due`), purges old callback records
 (:func:`.retention.purge_due`), and records that it ran
 (:mod:`.health`: the doctor and the job list tell when beat stopped).
 """
@@ -27,7 +26,12 @@ from django.utils import timezone
 from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
-from . import health, retention, thumbnails
+from . import (
+    fill,  # noqa: F401  (connects its job_succeeded receiver)
+    health,
+    retention,
+    slots,
+)
 from .jobs import POLL_LEASE, enqueue_submit, expire
 from .transitions import enqueue
 
@@ -73,11 +77,10 @@ def sweep(now: datetime | None = None) -> Counter:
     from ..webhooks.delivery import resend_due
 
     counts["webhooks"] = resend_due(now)
-    # Previews whose task was lost: from the previous sweep's heartbeat to
-    # ``now``, which is then recorded, so the next sweep carries on from it.
-    counts["previews"] = thumbnails.resend_missing(now)
     # Callback records past their retention: a batch at most once an hour.
     counts["purged"] = retention.purge_due(now)
+    # Slots of capped providers that a lost signal or a dead worker left free.
+    counts["released"] = slots.release_all(now)
     health.record(health.SWEEP, now)
     return counts
 
