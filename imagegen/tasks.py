@@ -112,23 +112,13 @@ def finalize_job(self, job_id: str) -> str:
         raise self.retry(countdown=retry_delay(self.request.retries), exc=exc) from None
 
 
-@shared_task(
-    name="imagegen.make_thumbnails",
-    bind=True,
-    max_retries=services.thumbnails.MAX_RETRIES,
-    soft_time_limit=100,
-    time_limit=120,
-    **COMMON,
-)
-def make_thumbnails(self, job_id: str) -> int:
-    """Make the admin previews of a succeeded job's images; a failure (the
-    database or the storage down) retries with backoff, a few times. The
-    admin shows the full image until a preview exists."""
-    try:
-        return services.thumbnails.make_thumbnails(job_id)
-    except Exception as exc:
-        logger.warning("Previews of job %s failed, retrying: %r", job_id, exc)
-        raise self.retry(countdown=retry_delay(self.request.retries), exc=exc) from None
+@shared_task(name="imagegen.make_thumbnails", soft_time_limit=10, time_limit=20, **COMMON)
+def make_thumbnails(job_id: str) -> int:
+    """Kept so that messages queued before the upgrade are consumed, not
+    refused: previews are now made on first view
+    (:mod:`imagegen.services.thumbnails`), so there is nothing to do."""
+    logger.debug("Previews of job %s are made on first view; nothing to do", job_id)
+    return 0
 
 
 @shared_task(name="imagegen.sweep", soft_time_limit=50, time_limit=60, **COMMON)

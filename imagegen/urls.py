@@ -16,6 +16,8 @@ urlpatterns = [
         name="callback",
     ),
     path("jobs/<uuid:job_id>/status/", views.status, name="job-status"),
+    # An image's preview, made on its first view (docs/admin.md).
+    path("images/<int:image_id>/preview/", views.image_preview, name="image-preview"),
     # The automation API (docs/api.md); its names are in this namespace too.
     path("api/v1/", include("imagegen.api.urls")),
 ]

@@ -1,4 +1,5 @@
-"""HTTP endpoints: the provider callback receiver and the job status JSON."""
+"""HTTP endpoints: the provider callback receiver, the job status JSON and
+image previews."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import logging
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, transaction
-from django.http import HttpRequest, JsonResponse
-from django.utils.cache import add_never_cache_headers
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.utils.cache import (
+    add_never_cache_headers,
+    get_conditional_response,
+    patch_cache_control,
+    patch_vary_headers,
+)
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET
 
-from . import conf, log_redaction, permissions, services
-from .api.outage import RETRY_AFTER, answers_outage
-from .models import GenerationJob, WebhookDelivery
+from . import conf, log_redaction, permissions, previews, services
+from .api.outage import DATABASE_OUTAGE, RETRY_AFTER, answers_outage
+from .models import GeneratedImage, GenerationJob, WebhookDelivery
 from .serializers import job_status
 
 logger = logging.getLogger("imagegen")
@@ -132,3 +138,77 @@ def status(request: HttpRequest, job_id) -> JsonResponse:
 
 def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": str(message)}, status=status)
+
+
+#: The preview's answer while the database is unavailable.
+preview_outage = answers_outage(
+    lambda: HttpResponse(
+        _("The database is unavailable; trying again shortly."),
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+)
+#: Seconds a browser keeps a preview: an image's file never changes (its
+#: ETag is the file's hash), so a day of private caching is safe.
+PREVIEW_MAX_AGE = 24 * 3600
+
+
+@require_GET
+@preview_outage
+def image_preview(request: HttpRequest, image_id: int) -> HttpResponse:
+    """An image's WebP preview, made and stored on its first view
+    (:func:`imagegen.services.thumbnails.preview_bytes`); the URL is stable.
+
+    Permissions as for seeing the image in the admin:
+    ``imagegen.view_generatedimage`` (or ``change``), and other users'
+    images need ``imagegen.view_all_jobs`` too: 401 anonymous, 403 without,
+    404 unknown, discarded or its file gone from storage. Answered with a
+    private ``Cache-Control`` and an ``ETag`` (304 when unchanged); a 302 to
+    the original while another request is still making the preview; 503
+    with ``Retry-After`` when the storage or the database is unavailable.
+    """
+    user = request.user
+    if not user.is_authenticated:
+        return _plain(401, _("Log in to see images."))
+    if not (
+        user.has_perm("imagegen.view_generatedimage")
+        or user.has_perm("imagegen.change_generatedimage")
+    ):
+        return _plain(403, _("Seeing images needs the permission “Can view generated image”."))
+    image = GeneratedImage.objects.select_related("job").filter(pk=image_id).first()
+    if image is None or not image.file:
+        return _plain(404, _("No such image."))
+    if not permissions.can_view_job(user, image.job):
+        return _plain(403, _("This image belongs to another user."))
+    etag = f'"{image.sha256[:32]}-{previews.PREVIEW_SIZE}"'
+    cached = get_conditional_response(request, etag=etag)
+    if cached is not None:
+        return _preview_cached(cached, etag)
+    try:
+        data = services.thumbnails.preview_bytes(image)
+    except services.thumbnails.OriginalMissingError:
+        logger.warning("Preview of image %s: its file is missing from storage", image.pk)
+        return _plain(404, _("The image's file is missing from storage."))
+    except DATABASE_OUTAGE:
+        raise  # answered by preview_outage
+    except Exception as exc:
+        logger.warning("Preview of image %s failed, storage unavailable? %r", image.pk, exc)
+        response = _plain(503, _("The image storage is unavailable; try again shortly."))
+        response["Retry-After"] = str(RETRY_AFTER)
+        return response
+    if data is None:  # another request is making it: the original meanwhile
+        response = HttpResponseRedirect(image.file.url)
+        add_never_cache_headers(response)
+        return response
+    return _preview_cached(HttpResponse(data, content_type="image/webp"), etag)
+
+
+def _preview_cached(response: HttpResponse, etag: str) -> HttpResponse:
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
+    patch_vary_headers(response, ["Cookie"])
+    return response
+
+
+def _plain(status: int, message: str) -> HttpResponse:
+    return HttpResponse(str(message), status=status, content_type="text/plain; charset=utf-8")

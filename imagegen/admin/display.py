@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils.html import format_html
 
 from ..models import GeneratedImage
@@ -14,7 +15,7 @@ def status_badge(status: str, label: str) -> str:
 
 def thumbnail(image: GeneratedImage, *, size: int) -> str:
     """A lazily loaded preview of ``image``, at most ``size`` pixels a side."""
-    url = image.thumbnail_url
+    url = preview_url(image)
     if not url:
         return ""
     return format_html(
@@ -25,3 +26,11 @@ def thumbnail(image: GeneratedImage, *, size: int) -> str:
         size,
         size,
     )
+
+
+def preview_url(image: GeneratedImage) -> str:
+    """The stable URL of ``image``'s preview (made on its first view by
+    ``imagegen:image-preview``), or "" when the image has no file."""
+    if not image.file:
+        return ""
+    return reverse("imagegen:image-preview", args=[image.pk])

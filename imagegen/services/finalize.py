@@ -41,7 +41,7 @@ from ..providers import Output, get_provider
 from ..storage import get_storage, output_name, save_file
 from .jobs import fail
 from .leases import Lease, LeaseLostError
-from .transitions import enqueue, send_after_commit
+from .transitions import send_after_commit
 from .work_folders import FINALIZE, attempt_folder
 
 logger = logging.getLogger("imagegen")
@@ -246,9 +246,6 @@ def _complete(job: GenerationJob, attempt: int, outputs: list[StoredOutput]) -> 
     adapter = get_adapter()
     assets = [adapter.create_asset(job, output) for output in outputs]
     send_after_commit(signals.job_succeeded, job.pk, assets=assets)
-    from ..tasks import make_thumbnails
-
-    enqueue(make_thumbnails, str(job.pk))
 
 
 def _remove_files(job: GenerationJob) -> None:

@@ -1,133 +1,153 @@
-"""Previews of stored images for the admin, made by a worker after success.
+"""Previews of stored images, made on first view, not in the pipeline.
 
-A preview is written under a name derived from its image's
-(:func:`thumbnail_name`) before its row points at it, so a task that dies
-between the two leaves a file the next run overwrites and then references.
-A failed run is retried by its task (database or storage down: a few tries,
-backing off up to ``MAX_COUNTDOWN``); a run lost with its worker or its
-message is sent again by the sweeper (:func:`resend_missing`), a bounded
-number of times.
+A job is succeeded when its files and assets are stored. The first request
+for an image's preview (:func:`preview_bytes`, behind the view
+``imagegen:image-preview``) renders it (:mod:`imagegen.previews`), writes it
+under a name derived from the image's (:func:`thumbnail_name`) in the same
+storage and points the row's ``thumbnail`` at it; later requests read that
+file. A preview file deleted from storage is made again on the next view.
+
+At most one request renders a given preview: the maker holds the image's
+row lock (a conditional UPDATE, which PostgreSQL and SQLite both lock)
+while it renders, writes and records; other first viewers wait up to
+``PREVIEW_WAIT`` seconds for it, then read what it made, or are told to
+show the original meanwhile (``None``). A failed write is removed and the
+row keeps pointing at nothing, so no half-written preview is ever served.
 """
 
 from __future__ import annotations
 
 import logging
 import posixpath
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db.models import Q
+from django.db import OperationalError, connection, transaction
+from django.db.models import F
 
-from .. import conf
-from ..choices import Status
-from ..imaging import make_thumbnail
-from ..models import GeneratedImage, GenerationJob
+from .. import conf, previews
+from ..models import GeneratedImage
 from ..storage import get_storage
-from . import health
-from .transitions import enqueue
 
 logger = logging.getLogger("imagegen")
 
-#: Retries of one preview task after an error, with backoff (``imagegen.make_thumbnails``).
-MAX_RETRIES = 5
-#: The sweeper sends the task again for an image still without a preview
-#: ``FINALIZE_LEASE`` x 1, 2, 4 ... 2**(RESENDS - 1) seconds after its job's
-#: provider finished.
-RESENDS = 6
-#: How far back the sweeper looks for those moments on its first run, or
-#: after a pause longer than that: a bound on that one query's cost.
-LOOKBACK = timedelta(days=1)
+#: PostgreSQL's SQLSTATE for ``lock_timeout`` expiring (lock_not_available).
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
-def make_thumbnails(job_id: Any) -> int:
-    """Make the missing previews of a job's images; returns how many were made.
+class OriginalMissingError(FileNotFoundError):
+    """The image has no stored file (discarded, or deleted from storage)."""
 
-    Safe to run twice, or at once with another run: an image that has a
-    preview is skipped, the preview's name is derived from the image's, so a
-    rerun overwrites, and a file is deleted only when no row points at it.
-    An image whose preview fails does not stop the others; the first error is
-    raised at the end, for the task to retry.
+
+def preview_bytes(image: GeneratedImage) -> bytes | None:
+    """The WebP preview of ``image``, made and stored now if it has none or
+    its file is gone from storage.
+
+    Returns ``None`` when another request is making it and did not finish
+    within ``PREVIEW_WAIT`` seconds (show the original meanwhile). Raises
+    :class:`OriginalMissingError` when the image has no file to preview,
+    and the storage's or the database's error when either is unavailable
+    (nothing is recorded then).
     """
+    if not image.file:
+        raise OriginalMissingError(image.pk)
     storage = get_storage()
-    made = 0
-    error: Exception | None = None
-    pending = GeneratedImage.objects.filter(job_id=job_id, thumbnail="").exclude(
-        Q(file="") | Q(file__isnull=True)
-    )
-    for image in pending:
-        try:
-            made += _make(storage, image)
-        except Exception as exc:
-            logger.warning("Preview of image %s failed: %r", image.pk, exc)
-            error = error or exc
-    if error is not None:
-        raise error
-    return made
+    if image.thumbnail:
+        data = _read(storage, image.thumbnail.name)
+        if data is not None:
+            return data
+    return _make(storage, image.pk)
 
 
-def _make(storage: Any, image: GeneratedImage) -> int:
-    name = thumbnail_name(image.file.name)
-    with storage.open(image.file.name, "rb") as source:
-        data = make_thumbnail(source)
-    # Replaced whatever the backend's overwrite setting: the name stays the
-    # one a row may already point at (a run that died before its update).
-    if storage.exists(name):
-        storage.delete(name)
-    stored = storage.save(name, ContentFile(data))
-    # Only if the image is still there: a discard meanwhile deletes the preview too.
-    if (
-        GeneratedImage.objects.filter(pk=image.pk, thumbnail="")
-        .exclude(file="")
-        .update(thumbnail=stored)
-    ):
-        return 1
-    # Discarded meanwhile, or another run got there first: the file is ours
-    # to remove unless that run's row points at this very name.
-    if not GeneratedImage.objects.filter(thumbnail=stored).exists():
-        storage.delete(stored)
-    return 0
+def _make(storage: Any, pk: int) -> bytes | None:
+    try:
+        with transaction.atomic():
+            _wait_at_most(float(conf.get_setting("PREVIEW_WAIT")))
+            # The lock: a no-op write, so the second viewer waits here until
+            # the first one's transaction ends, then sees what it recorded.
+            if (
+                not GeneratedImage.objects.filter(pk=pk)
+                .exclude(file="")
+                .update(thumbnail=F("thumbnail"))
+            ):
+                raise OriginalMissingError(pk)
+            file_name, preview_name = (
+                GeneratedImage.objects.filter(pk=pk).values_list("file", "thumbnail").get()
+            )
+            if preview_name:
+                data = _read(storage, preview_name)
+                if data is not None:
+                    return data
+            name = thumbnail_name(file_name)
+            data = _render(storage, file_name)
+            _write(storage, name, data)
+            try:
+                GeneratedImage.objects.filter(pk=pk).update(thumbnail=name)
+            except Exception:
+                _remove(storage, name)
+                raise
+            return data
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            return None
+        raise
 
 
-def resend_missing(now: datetime) -> int:
-    """The sweeper's part: send ``imagegen.make_thumbnails`` again for the
-    succeeded jobs with an image still without a preview, at each of the
-    :data:`RESENDS` moments after their provider finished that fell since the
-    previous sweep (whose heartbeat holds the ``now`` it ran at: this runs
-    before the sweep records itself), looking back :data:`LOOKBACK` at most.
-    Returns how many jobs.
+def _wait_at_most(seconds: float) -> None:
+    """Bound this transaction's wait for a row lock (PostgreSQL; SQLite waits
+    for its database lock as long as the connection's ``timeout``)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)", [f"{max(1, int(seconds * 1000))}ms"]
+            )
 
-    Two queries: the last sweep's heartbeat, then the images, found through
-    the index on when each provider's jobs finished
-    (``imagegen_job_outcome_idx``), one range per moment: the cost is the
-    number of jobs that finished at those moments, not the size of the tables.
-    """
-    lease = float(conf.get_setting("FINALIZE_LEASE"))
-    delays = [timedelta(seconds=lease * 2**step) for step in range(RESENDS)]
-    previous = health.last_seen(health.SWEEP).get(health.SWEEP)
-    since = max(previous or now - LOOKBACK, now - LOOKBACK)
-    # Constant bounds: each range is an index range on the outcome index.
-    moments = Q()
-    for delay in delays:
-        moments |= Q(
-            provider_completed_at__gt=since - delay, provider_completed_at__lte=now - delay
-        )
-    providers = {conf.get_setting("PROVIDER"), *conf.get_setting("PROVIDERS")}
-    jobs = GenerationJob.objects.filter(
-        moments, provider__in=providers, status=Status.SUCCEEDED
-    ).exclude(completed_via="")
-    job_ids = list(
-        GeneratedImage.objects.filter(job__in=jobs, thumbnail="")
-        .exclude(file="")
-        .order_by()
-        .values_list("job_id", flat=True)
-        .distinct()[: int(conf.get_setting("SWEEP_BATCH_SIZE"))]
-    )
-    from ..tasks import make_thumbnails as task
 
-    for job_id in job_ids:
-        enqueue(task, str(job_id))
-    return len(job_ids)
+def _render(storage: Any, name: str) -> bytes:
+    try:
+        path = storage.path(name)
+    except NotImplementedError:  # a remote storage: streamed through open()
+        path = None
+    try:
+        return previews.render(lambda: storage.open(name, "rb"), path=path)
+    except FileNotFoundError:
+        raise OriginalMissingError(name) from None
+
+
+def _read(storage: Any, name: str) -> bytes | None:
+    """A stored preview's bytes, or None when the file is gone."""
+    try:
+        with storage.open(name, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        logger.info("Preview %s is missing from storage; making it again", name)
+        return None
+
+
+def _write(storage: Any, name: str, data: bytes) -> None:
+    """Store ``data`` under exactly ``name``; on failure leave nothing there."""
+    try:
+        # Replaced whatever the backend's overwrite setting: the name stays
+        # the one the row points at.
+        if storage.exists(name):
+            storage.delete(name)
+        stored = storage.save(name, ContentFile(data))
+    except Exception:
+        _remove(storage, name)
+        raise
+    if stored != name:  # the backend renamed it: a name no row would find
+        _remove(storage, stored)
+        raise OSError(f"The storage saved the preview as {stored!r}, not {name!r}.")
+
+
+def _remove(storage: Any, name: str) -> None:
+    try:
+        if storage.exists(name):
+            storage.delete(name)
+    except Exception:
+        # The storage is down: what it kept of the write is overwritten by
+        # the next view's, and never served meanwhile (no row points at it).
+        logger.warning("Could not remove the unfinished preview %s", name, exc_info=True)
 
 
 def thumbnail_name(name: str) -> str:
