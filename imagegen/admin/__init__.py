@@ -6,6 +6,7 @@ from .deliveries import WebhookDeliveryAdmin
 from .image_fields import ImageFieldsAdminMixin
 from .images import GeneratedImageAdmin
 from .jobs import GenerationJobAdmin
+from .runs import GenerationRunAdmin
 from .tokens import ApiTokenAdmin
 from .webhooks import OutboundDeliveryAdmin, WebhookEndpointAdmin
 
@@ -13,6 +14,7 @@ __all__ = [
     "ApiTokenAdmin",
     "GeneratedImageAdmin",
     "GenerationJobAdmin",
+    "GenerationRunAdmin",
     "ImageFieldsAdminMixin",
     "OutboundDeliveryAdmin",
     "WebhookDeliveryAdmin",

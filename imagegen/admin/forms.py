@@ -7,16 +7,23 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .. import conf, permissions
 from ..choices import AspectRatio, Mode, Resolution
 from ..models import GeneratedImage
 from ..providers import get_provider
+from ..services.runs import COMPARABLE, MAX_CANDIDATES, Comparison
 from .widgets import ReferenceImagesWidget
 
 #: How many recent images the reference picker offers besides the chosen ones.
 RECENT_REFERENCES = 24
+
+#: The fields of a run (candidates, comparison): only on forms that offer runs.
+RUN_FIELDS = ("candidates", "compare", "compare_resolutions", "compare_aspect_ratios")
+#: The other wordings of a prompt comparison (the prompt itself is the first).
+OTHER_PROMPTS = tuple(f"other_prompt_{n}" for n in range(1, COMPARABLE["prompt"][1]))
 
 
 class GenerateForm(forms.Form):
@@ -55,16 +62,72 @@ class GenerateForm(forms.Form):
         help_text=_("Earlier results to start from (image-to-image only)."),
     )
     provider = forms.ChoiceField(label=_("Provider"), required=False)
+    candidates = forms.IntegerField(
+        label=_("Candidates"),
+        required=False,
+        min_value=1,
+        max_value=MAX_CANDIDATES,
+        initial=1,
+        help_text=format_lazy(
+            _("How many images to make with these settings, to pick from (1 to {max})."),
+            max=MAX_CANDIDATES,
+        ),
+    )
+    compare = forms.ChoiceField(
+        label=_("Compare"),
+        required=False,
+        choices=[
+            ("", _("No comparison")),
+            ("resolution", _("Resolutions")),
+            ("aspect_ratio", _("Aspect ratios")),
+            ("prompt", _("Prompt wordings")),
+        ],
+        help_text=_("One image per chosen value, side by side, each at its own price."),
+    )
+    compare_resolutions = forms.MultipleChoiceField(
+        label=_("Resolutions to compare"),
+        required=False,
+        choices=Resolution.choices,
+        # A list, not checkboxes: a checkbox labelled "2K" would share the
+        # resolution radio's label.
+        widget=forms.SelectMultiple(attrs={"size": len(Resolution.choices)}),
+        help_text=_("Choose two or more (Ctrl or ⌘ click)."),
+    )
+    compare_aspect_ratios = forms.MultipleChoiceField(
+        label=_("Aspect ratios to compare"),
+        required=False,
+        choices=AspectRatio.choices,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text=_("Choose two to four (Ctrl or ⌘ click)."),
+    )
     # One per rendered form: submitting the same form twice makes one job.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     #: Where the form's keys are unique, with the user who posts them
     #: (:func:`imagegen.services.jobs.idempotency_scope`): a key posted by
     #: another user, or through another form, never finds this form's job.
     idempotency_source = "admin"
+    #: Whether the form offers candidates and comparisons. Its view must
+    #: start them with :func:`imagegen.services.runs.start`
+    #: (:meth:`run_arguments`), so a subclass offers them only if it says so.
+    offers_runs = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.offers_runs = cls.__dict__.get("offers_runs", False)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        if self.offers_runs:
+            for number, name in enumerate(OTHER_PROMPTS, start=2):
+                self.fields[name] = forms.CharField(
+                    label=_("Prompt wording %(n)d") % {"n": number},
+                    required=False,
+                    widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
+                )
+        else:
+            for name in RUN_FIELDS:
+                del self.fields[name]
         self.fields["idempotency_key"].initial = f"{self.idempotency_source}:{uuid.uuid4().hex}"
         providers = conf.configured_providers()
         field = self.fields["provider"]
@@ -74,8 +137,10 @@ class GenerateForm(forms.Form):
             field.widget = forms.HiddenInput()
         caps = get_provider(self.provider_name).capabilities
         self.max_references = caps.max_references
-        self.fields["prompt"].max_length = caps.max_prompt_length
-        self.fields["prompt"].widget.attrs["maxlength"] = caps.max_prompt_length
+        for name in ("prompt", *OTHER_PROMPTS):
+            if name in self.fields:
+                self.fields[name].max_length = caps.max_prompt_length
+                self.fields[name].widget.attrs["maxlength"] = caps.max_prompt_length
         images = permissions.visible_images(user).exclude(file="")
         self.fields["reference_images"].queryset = images
         chosen = {str(getattr(v, "pk", v)) for v in self["reference_images"].value() or []}
@@ -112,6 +177,30 @@ class GenerateForm(forms.Form):
             "provider": data["provider"],
             "idempotency_key": data["idempotency_key"],
             "idempotency_source": self.idempotency_source,
+        }
+
+    def comparison(self) -> Comparison | None:
+        """The comparison asked for, if any (values checked by the service)."""
+        data = self.cleaned_data
+        setting = data.get("compare") if self.offers_runs else ""
+        if not setting:
+            return None
+        if setting == "prompt":
+            values = [data["prompt"], *(data.get(name, "") for name in OTHER_PROMPTS)]
+        else:
+            values = data.get(f"compare_{setting}s") or []
+        return Comparison(setting, tuple(values))
+
+    def run_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`imagegen.services.runs.start`: the
+        job's settings, the candidates and comparison, the idempotency key."""
+        arguments = self.job_arguments()
+        return {
+            "idempotency_key": arguments.pop("idempotency_key"),
+            "idempotency_source": arguments.pop("idempotency_source"),
+            "candidates": self.cleaned_data.get("candidates") or 1,
+            "compare": self.comparison(),
+            "settings": arguments,
         }
 
     def add_service_errors(self, error: ValidationError) -> None:
