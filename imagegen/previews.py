@@ -61,12 +61,28 @@ def _render_vips(open_source: Callable[[], IO[bytes]], path: str | None) -> byte
         with open(path, "rb"):
             pass
         return _vips_webp(pyvips.Image.thumbnail(path, PREVIEW_SIZE, **_VIPS_OPTIONS))
+    errors: list[Exception] = []
     with open_source() as source:
+
+        def read(size: int) -> bytes:
+            # An exception cannot cross libvips: kept, and raised after it
+            # fails, so a storage error stays one (not a "bad image").
+            try:
+                return source.read(size)
+            except Exception as exc:
+                errors.append(exc)
+                return b""
+
         stream = pyvips.SourceCustom()
-        stream.on_read(source.read)
-        image = pyvips.Image.thumbnail_source(stream, PREVIEW_SIZE, **_VIPS_OPTIONS)
-        # Written while the source is open: libvips reads it as it goes.
-        return _vips_webp(image)
+        stream.on_read(read)
+        try:
+            image = pyvips.Image.thumbnail_source(stream, PREVIEW_SIZE, **_VIPS_OPTIONS)
+            # Written while the source is open: libvips reads it as it goes.
+            return _vips_webp(image)
+        except pyvips.Error:
+            if errors:
+                raise errors[0] from None
+            raise
 
 
 #: Never enlarged; both sides within the box.

@@ -1,120 +1,183 @@
-"""Previews half-done: a worker SIGKILLed between writing a preview and
-pointing its row at it, then the database unreachable for the next worker
-for a while. Every image gets its preview, and storage ends holding exactly
-the files the rows reference."""
+"""Previews made on first view while the storage (S3 on moto's server,
+reached through a proxy that can be cut) fails: the view answers 503 with
+``Retry-After``, no half-written preview is stored or recorded, and the
+first view after the storage is back makes it."""
 
 from __future__ import annotations
 
-import posixpath
+import io
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from django.db import connections
+from django.test import Client
+from django.urls import reverse
+from PIL import Image
 
-from imagegen import services
-from imagegen.choices import Status
-from imagegen.models import GeneratedImage, GenerationJob
+from imagegen import previews
+from imagegen.models import GeneratedImage
 from imagegen.services.thumbnails import thumbnail_name
-from imagegen.storage import get_storage, output_name
 
-from ..conftest import require_postgres, wait_until
-from . import conftest as faults
-from .conftest import drive_to_end, job_row
+from ..factories import make_image, make_job, make_user
 from .proxy import TCPProxy
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.brokers,
-    pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
-#: Redis's visibility timeout in the example settings: the killed worker's
-#: message is not redelivered within the test (RabbitMQ requeues it at once).
-PRODUCTION_VISIBILITY_TIMEOUT = 3600
+boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
+botocore_config = pytest.importorskip("botocore.config", reason="the s3 extra is not installed")
+
+BUCKET = "imagegen-previews"
 
 
 @pytest.fixture
-def workers_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[TCPProxy]:
-    """Worker subprocesses reach PostgreSQL through a proxy; this process and
-    the live server connect directly."""
-    require_postgres("a database connection over TCP to cut")
-    direct: Callable[[], dict[str, Any]] = faults._database_settings
-    settings_dict = connections.settings["default"]
-    proxy = TCPProxy(settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"] or 5432))
-    monkeypatch.setattr(
-        faults,
-        "_database_settings",
-        lambda: {**direct(), "HOST": "127.0.0.1", "PORT": str(proxy.port)},
-    )
-    yield proxy
-    proxy.close()
-
-
-def stored_files(job: GenerationJob) -> set[str]:
-    folder = posixpath.dirname(output_name(job, 0, "png"))
-    return {f"{folder}/{name}" for name in get_storage().listdir(folder)[1]}
-
-
-def referenced_files(job: GenerationJob) -> set[str]:
-    rows = GeneratedImage.objects.filter(job=job).values_list("file", "thumbnail")
-    return {name for row in rows for name in row if name}
-
-
-def all_previewed(job: GenerationJob) -> bool:
-    services.sweep()  # as beat would
-    return not GeneratedImage.objects.filter(job=job, thumbnail="").exists()
-
-
-def test_killed_mid_preview_then_database_down(
-    fault_settings: dict[str, Any],
-    settings: Any,
-    sandbox: Any,
-    workers: Any,
-    workers_database: TCPProxy,
-    tmp_path: Path,
-) -> None:
-    """The figure: after the kill and the outage, every image has its
-    preview and storage holds exactly the referenced files (no preview that
-    no row names); the sweeper then has nothing left to send."""
-    hold = tmp_path / "hold"
-    hold.touch()
+def s3(settings: Any, moto_endpoint: str, aws_credentials: None) -> Iterator[tuple[Any, TCPProxy]]:
+    """imagegen's storage on moto's S3, reached through a proxy; a failed
+    call gives up within seconds (no retries), as a web request must."""
+    parts = urlsplit(moto_endpoint)
+    proxy = TCPProxy(parts.hostname or "127.0.0.1", parts.port or 80)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
     settings.STORAGES = {
         **settings.STORAGES,
         "imagegen": {
-            "BACKEND": "tests.faults.holding_storage.HoldingStorage",
-            "OPTIONS": {"hold": str(hold)},
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": f"http://127.0.0.1:{proxy.port}",
+                "region_name": "us-east-1",
+                "file_overwrite": True,
+                "client_config": botocore_config.Config(
+                    connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}
+                ),
+            },
         },
     }
-    job = services.create_job(prompt="A kingfisher over a stream")
-    first = workers(visibility_timeout=PRODUCTION_VISIBILITY_TIMEOUT)
-    job = drive_to_end(job.pk)
-    assert job.status == Status.SUCCEEDED
-    wait_until(hold.with_suffix(".reached").exists, what="a preview to be written")
-    first.kill()
-    written = thumbnail_name(job.images.get(index=0).file.name)
-    assert written in stored_files(job) - referenced_files(job)  # half done
+    try:
+        yield client, proxy
+    finally:
+        proxy.close()
+        for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+        client.delete_bucket(Bucket=BUCKET)
 
-    workers_database.cut()
-    hold.unlink()
-    second = workers(visibility_timeout=PRODUCTION_VISIBILITY_TIMEOUT)
-    # The preview task comes back (the sweeper's or the broker's) and fails
-    # on the database: it retries rather than giving up.
-    wait_until(
-        lambda: services.sweep() is not None and "Previews of job" in second.output(),
-        timeout=60,
-        interval=0.5,
-        what="a preview attempt to fail on the database",
-    )
-    workers_database.restore()
 
-    wait_until(lambda: all_previewed(job), timeout=120, interval=0.5, what="every preview")
+def keys(client: Any) -> set[str]:
+    return {obj["Key"] for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
 
-    job = job_row(job.pk)
-    images = list(job.images.all())
-    assert images and all(image.thumbnail for image in images)
-    assert all(get_storage().exists(image.thumbnail.name) for image in images)
-    assert stored_files(job) == referenced_files(job)
-    assert services.sweep()["previews"] == 0
+
+FAULTS: dict[str, Callable[[TCPProxy], None]] = {
+    # The storage is gone before the view: the original cannot be read.
+    "down before the view": lambda proxy: proxy.cut(),
+    # The preview is rendered, then the storage goes: the write is refused.
+    "down before the write": lambda proxy: proxy.cut(),
+    # The write starts and stops half way (the rest of the body never sent).
+    "write stopped half way": lambda proxy: _choke_anew(proxy, 4000),
+}
+
+
+def _choke_anew(proxy: TCPProxy, after_bytes: int) -> None:
+    """Choke the next connection: the client's kept-alive one is dropped
+    first (a choke holds new connections only)."""
+    proxy.cut()
+    proxy.restore()
+    proxy.choke(after_bytes)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_storage_failing_during_a_first_view(
+    fault: str,
+    s3: tuple[Any, TCPProxy],
+    django_user_model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Family: the storage down before the view, down between rendering and
+    writing, and a write that stops half way. Each answers 503 with
+    Retry-After and a reason; nothing is stored under the preview's name and
+    the row points at no preview. With the storage back, the next view
+    answers the preview, stored once and recorded."""
+    client, proxy = s3
+    owner = make_user(django_user_model, "imagegen.view_generatedimage")
+    image = make_image(make_job(owner), size=(1024, 576))
+    # Noise: a preview of tens of kB, so that a write stopped after 4 kB
+    # stops inside its body.
+    noisy = io.BytesIO()
+    Image.effect_noise((1024, 576), 80).save(noisy, "PNG")
+    client.put_object(Bucket=BUCKET, Key=image.file.name, Body=noisy.getvalue())
+    name = thumbnail_name(image.file.name)
+    browser = Client()
+    browser.force_login(owner)
+    if fault == "down before the view":
+        FAULTS[fault](proxy)
+    else:
+        real = previews.render
+
+        def then_fail(*args: Any, **kwargs: Any) -> bytes:
+            data = real(*args, **kwargs)
+            FAULTS[fault](proxy)
+            return data
+
+        monkeypatch.setattr(previews, "render", then_fail)
+
+    answer = browser.get(reverse("imagegen:image-preview", args=[image.pk]))
+
+    assert answer.status_code == 503
+    assert answer["Retry-After"]
+    assert b"storage" in answer.content
+    if fault == "write stopped half way":
+        assert proxy.choked.is_set() and proxy.choked_request.startswith(b"PUT ")
+    proxy.restore()
+    monkeypatch.undo()
+    assert name not in keys(client)
+    image.refresh_from_db()
+    assert not image.thumbnail
+
+    again = browser.get(reverse("imagegen:image-preview", args=[image.pk]))
+
+    assert again.status_code == 200
+    assert keys(client) == {image.file.name, name}
+    image.refresh_from_db()
+    assert image.thumbnail.name == name
+    assert client.get_object(Bucket=BUCKET, Key=name)["Body"].read() == again.content
+
+
+def test_a_stored_preview_unreadable_answers_503_and_stays(
+    s3: tuple[Any, TCPProxy], django_user_model: Any
+) -> None:
+    """A preview already stored and recorded, the storage down: 503, and
+    the row still points at it (a read error is not a missing file, so it
+    is not made again); with the storage back it is served as stored."""
+    _client, proxy = s3
+    owner = make_user(django_user_model, "imagegen.view_generatedimage")
+    image = make_image(make_job(owner))
+    browser = Client()
+    browser.force_login(owner)
+    url = reverse("imagegen:image-preview", args=[image.pk])
+    stored = browser.get(url).content
+    proxy.cut()
+
+    answer = browser.get(url)
+
+    assert answer.status_code == 503
+    proxy.restore()
+    assert GeneratedImage.objects.get(pk=image.pk).thumbnail.name == thumbnail_name(image.file.name)
+    assert browser.get(url).content == stored
+
+
+def test_an_original_missing_from_s3_answers_404(
+    s3: tuple[Any, TCPProxy], django_user_model: Any
+) -> None:
+    """On a remote storage (streamed to the engine), an image whose object
+    was deleted answers 404 with a reason, not 503 or 500, and stores nothing."""
+    client, _proxy = s3
+    owner = make_user(django_user_model, "imagegen.view_generatedimage")
+    image = make_image(make_job(owner))
+    client.delete_object(Bucket=BUCKET, Key=image.file.name)
+    browser = Client()
+    browser.force_login(owner)
+
+    answer = browser.get(reverse("imagegen:image-preview", args=[image.pk]))
+
+    assert answer.status_code == 404
+    assert b"missing" in answer.content
+    assert keys(client) == set()
