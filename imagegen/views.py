@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from . import conf, log_redaction, permissions, previews, services
 from .api.outage import DATABASE_OUTAGE, RETRY_AFTER, answers_outage
 from .models import GeneratedImage, GenerationJob, WebhookDelivery
-from .serializers import job_status
+from .serializers import job_page_status
 
 logger = logging.getLogger("imagegen")
 
@@ -110,7 +110,8 @@ status_outage = answers_outage(
 @require_GET
 @status_outage
 def status(request: HttpRequest, job_id) -> JsonResponse:
-    """A job's status as JSON, for the admin's live progress.
+    """A job's status as JSON, for the admin's live progress and in-place
+    review (:func:`imagegen.serializers.job_page_status`).
 
     Needs ``imagegen.view_generationjob`` (or ``change``, which includes
     viewing, as in the admin); other users' jobs need
@@ -131,7 +132,7 @@ def status(request: HttpRequest, job_id) -> JsonResponse:
         return _error(404, _("No such job."))
     if not permissions.can_view_job(user, job):
         return _error(403, _("This job belongs to another user."))
-    response = JsonResponse(job_status(job))
+    response = JsonResponse(job_page_status(job, user))
     add_never_cache_headers(response)
     return response
 

@@ -42,6 +42,22 @@ def offered_actions(response: Any) -> list[str]:
     return [] if form is None else [name for name, _ in form.fields["action"].choices if name]
 
 
+def with_preview(image: GeneratedImage) -> GeneratedImage:
+    """``image`` with a stored preview, named as the preview task names it."""
+    from django.core.files.base import ContentFile
+
+    from imagegen.services.thumbnails import thumbnail_name
+
+    name = get_storage().save(thumbnail_name(image.file.name), ContentFile(b"RIFF-webp"))
+    GeneratedImage.objects.filter(pk=image.pk).update(thumbnail=name)
+    image.refresh_from_db()
+    return image
+
+
+def review_url(image: GeneratedImage) -> str:
+    return reverse("admin:imagegen_generatedimage_review", args=[image.pk])
+
+
 @pytest.fixture
 def image(editor: Any) -> GeneratedImage:
     return make_image(make_job(editor))
@@ -75,17 +91,23 @@ class TestGrid:
         assert set(client.get(reverse(CHANGELIST)).context["cl"].result_list) == images
 
     def test_grid_shows_thumbnails(self, logged_in, editor):
-        job = make_job(editor)
-        with_preview = make_image(job, index=0, size=(800, 600))
-        without_preview = make_image(make_job(editor), index=0)
-        assert services.thumbnails.make_thumbnails(job.pk) == 1
-        with_preview.refresh_from_db()
+        previewed = with_preview(make_image(make_job(editor), index=0, size=(800, 600)))
         html = logged_in.get(reverse(CHANGELIST)).content.decode()
-        assert with_preview.thumbnail.url.endswith(".thumb.webp")
-        assert f'src="{with_preview.thumbnail.url}"' in html
-        assert f'src="{with_preview.file.url}"' not in html
-        # Until its preview is made, an image shows itself.
-        assert f'src="{without_preview.file.url}"' in html
+        assert f'src="{previewed.thumbnail_url}"' in html
+
+    @pytest.mark.parametrize("title", ["Harbour at dawn", ""])
+    def test_images_are_named_by_title_else_prompt_never_by_path(self, logged_in, editor, title):
+        """Family: an image with a title, one without (named by its prompt's
+        start): the list, the page's title and breadcrumbs show that name,
+        never the storage path."""
+        prompt = "a red bicycle " * 10
+        image = make_image(make_job(editor, prompt=prompt), title=title)
+        expected = title or prompt.strip()[:59] + "…"
+        listing = logged_in.get(reverse(CHANGELIST)).content.decode()
+        page = logged_in.get(change_url(image)).content.decode()
+        for html in (listing, page.split('id="content-main"')[0]):
+            assert image.file.name not in html.replace(image.file.url, "")
+        assert page.count(expected) >= 2  # title and breadcrumbs
 
     def test_query_count_does_not_grow_with_the_number_of_images(
         self, client, django_user_model, editor, other
@@ -131,20 +153,33 @@ class TestGrid:
         assert "delete_selected" not in offered_actions(logged_in.get(reverse(CHANGELIST)))
 
 
+def button_actions(response: Any) -> list[str]:
+    return [b["action"] for b in response.context["image_actions"]]
+
+
 class TestChangePage:
-    def test_buttons_of_a_new_image(self, logged_in, image):
+    def test_buttons_of_a_new_image_post_the_page_form(self, logged_in, image):
         response = logged_in.get(change_url(image))
         assert response.status_code == 200
-        names = [b["name"] for b in response.context["image_actions"]]
-        assert names == ["approve_images", "use_as_reference", "discard_images"]
+        assert button_actions(response) == ["approve", "reference", "discard"]
         html = response.content.decode()
-        for name in names:
-            assert action_url(image, name) in html
+        for action in button_actions(response):
+            assert re.search(
+                rf'form="generatedimage_form" formaction="{review_url(image)}" '
+                rf'name="action" value="{action}"',
+                html,
+            )
+
+    def test_settings_are_labelled_fields_not_json(self, logged_in, editor):
+        image = make_image(make_job(editor, resolution="2k"))
+        html = logged_in.get(change_url(image)).content.decode()
+        assert "<dt>Resolution</dt><dd>2K</dd>" in html
+        assert "<dt>Aspect ratio</dt><dd>Automatic</dd>" in html
+        assert "{&quot;" not in html and '{"resolution"' not in html
 
     def test_approved_image_has_no_approve_button(self, logged_in, editor):
         image = make_image(make_job(editor), review_status=ReviewStatus.APPROVED)
-        names = [b["name"] for b in logged_in.get(change_url(image)).context["image_actions"]]
-        assert names == ["use_as_reference", "discard_images"]
+        assert button_actions(logged_in.get(change_url(image))) == ["reference", "discard"]
 
     def test_discarded_image_has_no_buttons(self, logged_in, editor):
         image = make_image(make_job(editor), review_status=ReviewStatus.DISCARDED, file="")
@@ -162,8 +197,7 @@ class TestChangePage:
         )
         image = make_image(make_job(user))
         client.force_login(user)
-        names = [b["name"] for b in client.get(change_url(image)).context["image_actions"]]
-        assert names == ["approve_images"]
+        assert button_actions(client.get(change_url(image))) == ["approve"]
 
     def test_title_and_alt_text_are_saved(self, logged_in, image):
         data = {
@@ -271,12 +305,11 @@ class TestApprove:
 
 class TestDiscard:
     def test_discard_deletes_the_files_after_commit_and_keeps_the_row(
-        self, logged_in, editor, act, django_capture_on_commit_callbacks
+        self, logged_in, editor, act, settings, django_capture_on_commit_callbacks
     ):
-        job = make_job(editor)
-        image = make_image(job, size=(500, 500))
-        services.thumbnails.make_thumbnails(job.pk)
-        image.refresh_from_db()
+        """With ``DISCARD_UNDO_SECONDS`` = 0, the files go when the discard commits."""
+        settings.IMAGEGEN = {**settings.IMAGEGEN, "DISCARD_UNDO_SECONDS": 0}
+        image = with_preview(make_image(make_job(editor), size=(500, 500)))
         names = [image.file.name, image.thumbnail.name]
         storage = get_storage()
         assert all(storage.exists(name) for name in names)
@@ -296,14 +329,44 @@ class TestDiscard:
         assert image.reviewed_by == editor
         assert messages_of(response) == ["1 image discarded and its file deleted."]
 
+    def test_discard_keeps_the_files_for_the_undo_time(
+        self, logged_in, editor, act, django_capture_on_commit_callbacks
+    ):
+        """The default: the image is discarded at once, its files are kept
+        ``DISCARD_UNDO_SECONDS`` (Undo restores it), then purged."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        image = with_preview(make_image(make_job(editor), size=(500, 500)))
+        names = [image.file.name, image.thumbnail.name]
+        storage = get_storage()
+        with django_capture_on_commit_callbacks(execute=False):
+            response = act("discard_images", image)
+        assert messages_of(response) == [
+            "1 image discarded; its file is deleted in 30 seconds unless you undo it "
+            "(action “Undo discard”)."
+        ]
+        image.refresh_from_db()
+        assert image.review_status == ReviewStatus.DISCARDED
+        assert all(storage.exists(name) for name in names)
+        # Not yet due: nothing purged.
+        assert services.reviews.purge_due() == 0
+        later = timezone.now() + timedelta(seconds=31)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.reviews.purge_due(later) == 1
+        assert not any(storage.exists(name) for name in names)
+        image.refresh_from_db()
+        assert (image.file.name, image.thumbnail.name) == ("", "")
+        assert image.review_status == ReviewStatus.DISCARDED
+
     def test_discard_deletes_a_preview_made_after_the_image_was_read(
         self, editor, django_capture_on_commit_callbacks
     ):
         job = make_job(editor)
         image = make_image(job, size=(500, 500))
         stale = GeneratedImage.objects.get(pk=image.pk)
-        services.thumbnails.make_thumbnails(job.pk)
-        image.refresh_from_db()
+        image = with_preview(image)
         preview = image.thumbnail.name
         assert preview and stale.thumbnail.name == ""
         with django_capture_on_commit_callbacks(execute=True):
@@ -346,8 +409,9 @@ class TestDiscard:
         assert messages_of(response) == ["1 image was already discarded."]
 
     def test_approved_image_can_be_discarded(
-        self, logged_in, editor, act, django_capture_on_commit_callbacks
+        self, logged_in, editor, act, settings, django_capture_on_commit_callbacks
     ):
+        settings.IMAGEGEN = {**settings.IMAGEGEN, "DISCARD_UNDO_SECONDS": 0}
         image = make_image(make_job(editor), review_status=ReviewStatus.APPROVED)
         name = image.file.name
         with django_capture_on_commit_callbacks(execute=True):
@@ -379,8 +443,7 @@ class TestDiscard:
         image.refresh_from_db()
         assert image.review_status == ReviewStatus.NEW
         assert get_storage().exists(image.file.name)
-        names = [b["name"] for b in client.get(change_url(image)).context["image_actions"]]
-        assert "discard_images" not in names
+        assert "discard" not in button_actions(client.get(change_url(image)))
 
     def test_get_on_an_action_url_is_405(self, logged_in, image):
         for action in ("approve_images", "discard_images", "use_as_reference"):
@@ -396,11 +459,13 @@ class TestUseAsReference:
         image = make_image(job, index=0)
         response = act("use_as_reference", image, follow=False)
         assert response.status_code == 302
-        assert response["Location"] == f"{reverse(ADD_JOB)}?references={image.pk}"
+        # The job's prompt and aspect ratio come along ("from").
+        assert response["Location"] == f"{reverse(ADD_JOB)}?references={image.pk}&from={job.pk}"
         page = logged_in.get(response["Location"])
         assert page.status_code == 200
         form = page.context["form"]
         assert form["mode"].value() == Mode.IMAGE_TO_IMAGE
+        assert form["prompt"].value() == job.prompt
         assert form["reference_images"].value() == [image.pk]
         assert re.search(
             rf'name="reference_images" value="{image.pk}"\s+checked', page.content.decode()
@@ -450,7 +515,7 @@ class TestUseAsReference:
     def test_another_users_images_are_left_out(self, logged_in, other):
         theirs = make_image(make_job(other))
         page = logged_in.get(reverse(ADD_JOB), {"references": str(theirs.pk)})
-        assert page.context["form"]["reference_images"].value() == []
+        assert not page.context["form"]["reference_images"].value()
         assert page.context["form"].fields["reference_images"].widget.images == []
 
     def test_needs_add_job_permission(self, client, django_user_model):

@@ -326,8 +326,10 @@ class TestChangelist:
         job = make_job(editor)
         discarded = make_image(job, index=0, review_status=ReviewStatus.DISCARDED, file="")
         kept = make_image(job, index=1)
+        from imagegen.admin.display import thumbnail
+
         html = logged_in.get(reverse(CHANGELIST)).content.decode()
-        assert kept.file.url in html
+        assert thumbnail(kept, size=64) in html
         assert discarded.thumbnail_url == ""
 
     @pytest.mark.parametrize(
@@ -405,6 +407,7 @@ class TestChangePage:
             "retry_jobs",
             "generate_again",
             "use_as_reference",
+            "edit_prompt",
         }
         shown = {name for name, b in buttons.items() if b["shown"]}
         assert shown == {"cancel_jobs", "poll_jobs", "generate_again"}
@@ -450,13 +453,10 @@ class TestChangePage:
         names = {b["name"] for b in client.get(change_url(job)).context["job_actions"]}
         assert "cancel_jobs" in names
 
-    def test_saving_the_page_edits_image_titles_and_never_writes_the_job_back(
-        self, logged_in, editor, monkeypatch
-    ):
+    def test_a_post_to_the_page_never_writes_the_job_back(self, logged_in, editor, monkeypatch):
         from imagegen.admin import GenerationJobAdmin
 
         job = make_job(editor, status=Status.RUNNING)
-        image = make_image(job)
         read = GenerationJobAdmin.get_object
 
         def read_then_a_worker_finishes_the_job(self, request, object_id, from_field=None):
@@ -466,25 +466,30 @@ class TestChangePage:
             return obj
 
         monkeypatch.setattr(GenerationJobAdmin, "get_object", read_then_a_worker_finishes_the_job)
-        prefix = "images"
-        data = {
-            f"{prefix}-TOTAL_FORMS": "1",
-            f"{prefix}-INITIAL_FORMS": "1",
-            f"{prefix}-MIN_NUM_FORMS": "0",
-            f"{prefix}-MAX_NUM_FORMS": "1000",
-            f"{prefix}-0-id": str(image.pk),
-            f"{prefix}-0-job": str(job.pk),
-            f"{prefix}-0-title": "Bicycle",
-            f"{prefix}-0-alt_text": "A red bicycle",
-            "_continue": "Save",
-        }
-        response = logged_in.post(change_url(job), data)
-        assert response.status_code == 302
-        image.refresh_from_db()
-        assert (image.title, image.alt_text) == ("Bicycle", "A red bicycle")
+        logged_in.post(change_url(job), {"_continue": "Save"})
         job.refresh_from_db()
         assert job.status == Status.FAILED
         assert job.error_message == "the worker got there first"
+
+    @pytest.mark.parametrize("images", [0, 1])
+    @pytest.mark.parametrize("who", ["editor", "superuser"])
+    def test_no_save_and_no_delete_buttons(self, client, django_user_model, editor, who, images):
+        """Family: a job with and without images, seen by its editor and by
+        a superuser: every job field is read-only and images are reviewed in
+        place, so the page has neither Save buttons nor Delete (a job with
+        images cannot be deleted at all)."""
+        job = make_job(editor, images=images)
+        user = editor
+        if who == "superuser":
+            user = django_user_model.objects.create_superuser("root", password="x")
+        client.force_login(user)
+        html = client.get(change_url(job)).content.decode()
+        assert 'name="_save"' not in html and 'name="_continue"' not in html
+        assert "deletelink" not in html
+        delete = reverse("admin:imagegen_generationjob_delete", args=[job.pk])
+        if images:
+            assert client.post(delete, {"post": "yes"}).status_code == 403
+            assert GenerationJob.objects.filter(pk=job.pk).exists()
 
     def test_another_users_job_redirects_with_a_message(self, logged_in, other):
         job = make_job(other)
@@ -857,10 +862,15 @@ class TestReuse:
         make_image(job, index=2, review_status=ReviewStatus.DISCARDED, file="")
         response = act("use_as_reference", job, follow=False)
         assert response.status_code == 302
-        assert response["Location"] == f"{reverse(ADD)}?references={first.pk}%2C{second.pk}"
+        assert response["Location"] == (
+            f"{reverse(ADD)}?references={first.pk}%2C{second.pk}&from={job.pk}"
+        )
         page = logged_in.get(response["Location"])
         form = page.context["form"]
         assert form["mode"].value() == Mode.IMAGE_TO_IMAGE
+        # The prompt and aspect ratio are kept.
+        assert form["prompt"].value() == job.prompt
+        assert form["aspect_ratio"].value() == job.aspect_ratio
         assert sorted(form["reference_images"].value()) == [first.pk, second.pk]
         html = page.content.decode()
         for image in (first, second):
@@ -877,7 +887,7 @@ class TestReuse:
     def test_use_as_reference_without_images_warns(self, logged_in, editor, act):
         job = make_job(editor, status=Status.FAILED)
         response = act("use_as_reference", job)
-        assert messages_of(response) == ["The selected jobs have no stored images."]
+        assert messages_of(response) == ["The selected jobs have no kept images."]
 
     def test_reuse_needs_add_permission(self, client, django_user_model):
         user = make_user(

@@ -269,7 +269,8 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         context: dict[str, Any] = {}
         if image is not None:
             context = {
-                "title": image_name(image),
+                "title": _("Generated image"),
+                "subtitle": image_name(image),
                 "image_name": image_name(image),
                 "image_actions": self._review_buttons(request, image),
                 "review_url": reverse("admin:imagegen_generatedimage_review", args=[image.pk]),

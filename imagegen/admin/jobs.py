@@ -17,36 +17,54 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from .. import conf, permissions, services, views
-from ..choices import IN_FLIGHT, TERMINAL, Mode, Status
+from .. import conf, job_states, permissions, services, views
+from ..choices import IN_FLIGHT, TERMINAL, Mode, ReviewStatus, Status
 from ..exceptions import TransientError
 from ..health.notices import notices
 from ..models import GeneratedImage, GenerationJob
 from ..providers import get_provider
+from ..serializers import job_page_status
 from ..services import budgets
 from ..services.budgets import money
 from .display import status_badge, thumbnail
 from .forms import GenerateForm
-from .images import EDITABLE_FIELDS as IMAGE_EDITABLE_FIELDS
 from .object_actions import ObjectActionsMixin
 from .reports import PERMISSION as COST_PERMISSION
 from .reports import cost_report_view
 
-
-class GeneratedImageInline(admin.TabularInline):
-    model = GeneratedImage
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    fields = ("preview", "index", "review_status", "title", "alt_text", "width", "height")
-    readonly_fields = ("preview", "index", "review_status", "width", "height")
-
-    @admin.display(description=gettext_lazy("preview"))
-    def preview(self, image: GeneratedImage) -> str:
-        return thumbnail(image, size=96)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+#: The sentences the job page's script shows (it takes them from the page,
+#: so they are translated like the rest).
+JOB_PAGE_TEXTS = {
+    "elapsed": gettext_lazy("Elapsed %(elapsed)s; usually done in %(low)s to %(high)s."),
+    "took": gettext_lazy("Took %(elapsed)s."),
+    "overdue": gettext_lazy(
+        "Elapsed %(elapsed)s: taking longer than usual (%(low)s to %(high)s). You can leave "
+        "this page: the job carries on, and its images will be here."
+    ),
+    "waiting": gettext_lazy(
+        "Waiting to retry (attempt %(attempt)s of %(of)s): the provider is busy or briefly "
+        "unavailable. Nothing to do: it is retried by itself."
+    ),
+    "cancel_charged": gettext_lazy(
+        "The provider has accepted this job: if you cancel it now, it may still be charged."
+    ),
+    "cancel_free": gettext_lazy(
+        "The provider has not accepted this job yet: canceling it now costs nothing."
+    ),
+    "refused": gettext_lazy(
+        "The provider's content policy refused this prompt: retrying it would be refused "
+        "again. Edit the prompt and generate again."
+    ),
+    "logged_out": gettext_lazy(
+        "You were logged out. Log in again in another tab: this page carries on by itself."
+    ),
+    "offline": gettext_lazy(
+        "The server is not answering; trying again in %(seconds)s s. The job carries on."
+    ),
+    "undo": gettext_lazy("Discarded. Undo within %(seconds)s s."),
+    "deleted": gettext_lazy("Discarded: the file was deleted."),
+    "not_sent": gettext_lazy("Not saved: the server did not answer. Try again."),
+}
 
 
 @admin.register(GenerationJob)
@@ -111,13 +129,16 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             },
         ),
     )
-    inlines = [GeneratedImageInline]
     actions = ["cancel_jobs", "retry_jobs", "poll_jobs", "generate_again", "use_as_reference"]
 
     # Lists ---------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[GenerationJob]:
-        kept = GeneratedImage.objects.exclude(file="").order_by("index")
+        kept = (
+            GeneratedImage.objects.exclude(file="")
+            .exclude(review_status=ReviewStatus.DISCARDED)
+            .order_by("index")
+        )
         queryset = super().get_queryset(request).prefetch_related(Prefetch("images", kept))
         # What budgets count for each job: the cost column.
         queryset = queryset.annotate(counted_cost=budgets.COST)
@@ -161,12 +182,12 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         if not change:
             super().save_model(request, obj, form, change)
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        if formset.model is not GeneratedImage:
-            super().save_formset(request, form, formset, change)
-            return
-        for image in formset.save(commit=False):
-            image.save(update_fields=IMAGE_EDITABLE_FIELDS)
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A job with images cannot be deleted (they protect it, and discarding
+        # is how their files go): no Delete button that can only fail.
+        if obj is not None and obj.images.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         context = {
@@ -229,11 +250,35 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             if job is not None:
                 initial = services.job_settings(job)
                 initial["reference_urls"] = "\n".join(initial["reference_urls"])
-        references = [v for v in request.GET.get("references", "").split(",") if v.isdigit()]
-        if references:
-            images = permissions.visible_images(request.user).filter(pk__in=references)
-            initial["mode"] = Mode.IMAGE_TO_IMAGE
-            initial["reference_images"] = [image.pk for image in images.exclude(file="")]
+        asked = [v.strip() for v in request.GET.get("references", "").split(",") if v.strip()]
+        if asked:
+            usable = (
+                permissions.visible_images(request.user)
+                .filter(pk__in=[v for v in asked if v.isdigit()])
+                .exclude(file="")
+                .exclude(review_status=ReviewStatus.DISCARDED)
+            )
+            chosen = list(usable.values_list("pk", flat=True))
+            if len(chosen) < len(set(asked)):
+                missing = len(set(asked)) - len(chosen)
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%d of the chosen images cannot be used as a reference: it was "
+                        "discarded, or belongs to another user's job.",
+                        "%d of the chosen images cannot be used as references: they were "
+                        "discarded, or belong to other users' jobs.",
+                        missing,
+                    )
+                    % missing,
+                    messages.WARNING,
+                )
+            if chosen:
+                # The references replace the source job's; its prompt,
+                # resolution and aspect ratio stay.
+                initial["mode"] = Mode.IMAGE_TO_IMAGE
+                initial["reference_images"] = chosen
+                initial["reference_urls"] = ""
         return initial
 
     def _pricing(self, request: HttpRequest) -> dict[str, Any]:
@@ -284,15 +329,21 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 messages.ERROR,
             )
             return HttpResponseRedirect(reverse("admin:imagegen_generationjob_changelist"))
+        state = job_page_status(job, request.user)
         context = {
             "title": _("Generation job"),
             "status_url": reverse("admin:imagegen_generationjob_status", args=[job.pk]),
-            "job_i18n": {
-                "elapsed": _("Elapsed %(elapsed)s; usually done in %(low)s to %(high)s."),
-                "took": _("Took %(elapsed)s."),
-            },
+            "job_i18n": JOB_PAGE_TEXTS,
+            "job_state": state,
+            "review": state["review"],
+            "can_cancel": permissions.can_cancel_job(request.user, job),
             "job_actions": self._object_actions(request, job),
+            # Every job field is read-only and images are reviewed in place:
+            # nothing for the admin's Save buttons to save, nothing to delete.
+            "show_save": False,
+            "show_save_and_continue": False,
             "show_save_and_add_another": False,
+            "show_delete": False,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
@@ -300,23 +351,61 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def _object_actions(self, request: HttpRequest, job: GenerationJob) -> list[dict[str, Any]]:
         """Buttons of the change page, each with the statuses it applies to
         (the live page shows and hides them as the job moves on)."""
+        ended = [Status.FAILED, Status.EXPIRED]
         entries = [
-            ("cancel_jobs", _("Cancel"), [Status.QUEUED, *IN_FLIGHT]),
-            ("poll_jobs", _("Poll now"), list(IN_FLIGHT)),
-            ("retry_jobs", _("Retry"), [Status.FAILED, Status.EXPIRED]),
-            ("generate_again", _("Generate again"), list(Status)),
-            ("use_as_reference", _("Use as reference"), [Status.SUCCEEDED]),
+            ("cancel_jobs", _("Cancel"), [Status.QUEUED, *IN_FLIGHT], ""),
+            ("poll_jobs", _("Poll now"), list(IN_FLIGHT), ""),
+            # A refusal by the content policy would be refused again: the
+            # editor edits the prompt instead (the "edit_prompt" link).
+            ("retry_jobs", _("Retry"), ended, "not-refused"),
+            ("generate_again", _("Generate again"), list(Status), ""),
+            # Only while some image is kept: discarded ones are no references.
+            ("use_as_reference", _("Use as reference"), [Status.SUCCEEDED], "kept-images"),
         ]
+        refused = job_states.refused_by_moderation(job)
+        kept = job.images.exclude(file="").exclude(review_status=ReviewStatus.DISCARDED).exists()
+        conditions = {"": True, "not-refused": not refused, "kept-images": kept}
+        caller = request.user if request.user.is_authenticated else None
+        retried = job.retries.filter(created_by=caller).order_by("created_at").first()
         buttons = []
-        for name, label, statuses in entries:
+        for name, label, statuses, condition in entries:
             if not self.object_action_allowed(request, name):
                 continue
             if name == "cancel_jobs" and not permissions.can_cancel_job(request.user, job):
                 continue
+            if name == "retry_jobs" and retried is not None:
+                # Retrying again would return this retry: link to it instead.
+                buttons.append(
+                    {
+                        "name": "see_retry",
+                        "label": _("See the retry"),
+                        "href": self._change_url(retried),
+                        "statuses": " ".join(ended),
+                        "shown": job.status in ended,
+                    }
+                )
+                continue
             buttons.append(
                 self.object_action_button(
-                    job, name, label, statuses=" ".join(statuses), shown=job.status in statuses
+                    job,
+                    name,
+                    label,
+                    statuses=" ".join(statuses),
+                    condition=condition,
+                    shown=job.status in statuses and conditions[condition],
                 )
+            )
+        if self.has_add_permission(request):
+            buttons.append(
+                {
+                    "name": "edit_prompt",
+                    "label": _("Edit the prompt"),
+                    "href": f"{reverse('admin:imagegen_generationjob_add')}?"
+                    + urlencode({"from": job.pk}),
+                    "statuses": Status.FAILED,
+                    "condition": "refused",
+                    "shown": refused,
+                }
             )
         return buttons
 
@@ -363,7 +452,10 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 outcome["refused"] += 1
             elif services.cancel(job.pk):
                 self.log_change(request, job, _("Canceled."))
+                job.refresh_from_db()
                 outcome["canceled"] += 1
+                if job_states.may_be_charged_if_canceled(job):
+                    outcome["charged"] += 1
             else:
                 outcome["finished"] += 1
         self._report(
@@ -371,6 +463,13 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             outcome,
             {
                 "canceled": ngettext("%d job canceled.", "%d jobs canceled.", outcome["canceled"]),
+                "charged": ngettext(
+                    "%d of them had been accepted by the provider: it may still be charged, "
+                    "and counts against the budgets.",
+                    "%d of them had been accepted by the provider: they may still be charged, "
+                    "and count against the budgets.",
+                    outcome["charged"],
+                ),
                 "finished": ngettext(
                     "%d job had already finished; nothing to cancel.",
                     "%d jobs had already finished; nothing to cancel.",
@@ -478,21 +577,35 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Use the results as references"), permissions=["add"])
     def use_as_reference(self, request: HttpRequest, queryset: QuerySet[GenerationJob]) -> Any:
-        images = GeneratedImage.objects.filter(job__in=queryset).exclude(file="")
-        ids = list(images.order_by("job__created_at", "index").values_list("pk", flat=True))
-        if not ids:
+        images = (
+            GeneratedImage.objects.filter(job__in=queryset)
+            .exclude(file="")
+            .exclude(review_status=ReviewStatus.DISCARDED)
+        )
+        rows = list(images.order_by("job__created_at", "index").values_list("pk", "job_id"))
+        if not rows:
             self.message_user(
-                request, _("The selected jobs have no stored images."), messages.WARNING
+                request, _("The selected jobs have no kept images."), messages.WARNING
             )
             return None
-        return self._add_form_redirect({"references": ",".join(map(str, ids))})
+        query: dict[str, Any] = {"references": ",".join(str(pk) for pk, _job in rows)}
+        jobs = {job_id for _pk, job_id in rows}
+        if len(jobs) == 1:
+            # One job's images: its prompt and aspect ratio come along.
+            query["from"] = jobs.pop()
+        return self._add_form_redirect(query)
 
     def _add_form_redirect(self, query: dict[str, Any]) -> HttpResponseRedirect:
         url = reverse("admin:imagegen_generationjob_add")
         return HttpResponseRedirect(f"{url}?{urlencode(query)}")
 
     def _report(self, request: HttpRequest, outcome: Counter[str], texts: dict[str, str]) -> None:
-        levels = {"refused": messages.ERROR, "finished": messages.INFO, "idle": messages.INFO}
+        levels = {
+            "refused": messages.ERROR,
+            "finished": messages.INFO,
+            "idle": messages.INFO,
+            "charged": messages.WARNING,
+        }
         for key, text in texts.items():
             if outcome[key]:
                 self.message_user(request, text % outcome[key], levels.get(key, messages.SUCCESS))
