@@ -940,8 +940,47 @@ class TestActionURLs:
 
 
 class TestCostReportPage:
-    def test_403_without_permission(self, logged_in):
-        assert logged_in.get(reverse("admin:imagegen_generationjob_costs")).status_code == 403
+    def test_403_without_permission_says_why(self, logged_in):
+        response = logged_in.get(reverse("admin:imagegen_generationjob_costs"))
+        assert response.status_code == 403
+        html = response.content.decode()
+        assert "Can see the cost report" in html and "imagegen.view_cost_report" in html
+        assert 'id="report-user"' not in html
+
+    @pytest.mark.parametrize(
+        ("since", "until", "error"),
+        [
+            ("2026-03-31", "2026-03-01", "until"),
+            ("2026-03-02", "2026-03-01", "until"),
+            ("soon", "2026-03-01", "since"),
+            ("2026-03-01", "later", "until"),
+        ],
+    )
+    def test_unusable_ranges_are_form_errors(
+        self, client, django_user_model, editor, since, until, error
+    ):
+        """Family: an end before the start (by a month, by a day) and dates
+        that are not dates: each is an error on its field, said above the
+        form, and the report says it shows all dates instead."""
+        make_job(editor)
+        client.force_login(make_editor(django_user_model, "imagegen.view_cost_report"))
+        response = client.get(
+            reverse("admin:imagegen_generationjob_costs"), {"since": since, "until": until}
+        )
+        assert response.status_code == 200
+        assert list(response.context["form"].errors) == [error]
+        html = response.content.decode()
+        assert "Please correct the dates below." in html
+        assert 'id="imagegen-all-dates"' in html
+
+    @pytest.mark.parametrize(("since", "until"), [("2026-03-01", "2026-03-01"), ("", "")])
+    def test_a_one_day_or_open_range_is_accepted(self, client, django_user_model, since, until):
+        client.force_login(make_editor(django_user_model, "imagegen.view_cost_report"))
+        response = client.get(
+            reverse("admin:imagegen_generationjob_costs"), {"since": since, "until": until}
+        )
+        assert not response.context["form"].errors
+        assert 'id="imagegen-all-dates"' not in response.content.decode()
 
     def test_report_with_permission(self, client, django_user_model, editor, other):
         when = timezone.now().replace(year=2026, month=3, day=10, hour=12)

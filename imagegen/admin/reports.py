@@ -8,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -30,6 +29,17 @@ class PeriodForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error(
+                "until",
+                _("The end (%(until)s) is before the start (%(since)s): swap them.")
+                % {"until": until.isoformat(), "since": since.isoformat()},
+            )
+        return cleaned
+
     def bounds(self) -> tuple[datetime | None, datetime | None]:
         """The period as aware datetimes in the site's time zone, end exclusive."""
         if not self.is_valid():
@@ -45,9 +55,22 @@ def cost_report_view(model_admin: admin.ModelAdmin) -> Callable[[HttpRequest], H
     """The report page, for users with ``imagegen.view_cost_report``."""
 
     def view(request: HttpRequest) -> HttpResponse:
+        base: dict[str, Any] = {
+            **model_admin.admin_site.each_context(request),
+            "title": _("Image generation costs"),
+            "opts": model_admin.opts,
+        }
         if not request.user.has_perm(PERMISSION):
-            raise PermissionDenied(
-                _("The cost report needs the permission “Can see the cost report”.")
+            # The admin's bare 403 page would not say why: this one does.
+            refusal = _(
+                "The cost report needs the permission “Can see the cost report” "
+                "(imagegen.view_cost_report). Ask an administrator to grant it."
+            )
+            return TemplateResponse(
+                request,
+                "admin/imagegen/generationjob/cost_report.html",
+                {**base, "refusal": refusal},
+                status=403,
             )
         form = PeriodForm(request.GET or None)
         since, until = form.bounds()
@@ -68,10 +91,10 @@ def cost_report_view(model_admin: admin.ModelAdmin) -> Callable[[HttpRequest], H
             for key, rows in report.items()
         ]
         context: dict[str, Any] = {
-            **model_admin.admin_site.each_context(request),
-            "title": _("Image generation costs"),
-            "opts": model_admin.opts,
+            **base,
             "form": form,
+            # An unusable range is shown with its errors, over all dates.
+            "all_dates": form.is_bound and not form.is_valid(),
             "sections": sections,
             "undelivered": services.reports.charged_not_delivered(since=since, until=until),
             "currency": conf.get_setting("CURRENCY"),
