@@ -331,6 +331,20 @@ class TestGenerateForm:
         assert response.context["form"].errors[field]
         assert not GenerationJob.objects.exists() and not GenerationRun.objects.exists()
 
+    @pytest.mark.parametrize("candidates", ["1", "2"])
+    def test_generate_again_records_the_source_job(self, logged_in, editor, candidates):
+        source = make_job(editor)
+        logged_in.post(reverse(GENERATE), form_data(source_job=source.pk, candidates=candidates))
+        made = GenerationJob.objects.exclude(pk=source.pk)
+        assert made.count() == int(candidates)
+        assert {job.source_job_id for job in made} == {source.pk}
+
+    def test_another_users_job_is_no_source(self, logged_in, other):
+        source = make_job(other)
+        response = logged_in.post(reverse(GENERATE), form_data(source_job=source.pk))
+        assert response.context["form"].errors["source_job"]
+        assert GenerationJob.objects.count() == 1
+
     def test_over_budget_run_is_a_form_error_with_its_price(self, logged_in, settings):
         set_budgets(settings, USER_DAILY="0.05")
         response = logged_in.post(reverse(GENERATE), form_data(candidates="3"))
@@ -375,6 +389,7 @@ class TestRunPage:
             assert reverse("admin:imagegen_generationrun_more", args=[job.pk]) in html
         assert html.count('data-image-id="') == len(images) + 1  # and the template's
         assert "Price: 0.06 USD" in html and "?run=" in html
+        assert "Generate 3 more like this (0.06 USD)" in html
 
     def test_job_list_filters_by_run(self, logged_in, editor, run_with_images):
         run, _images = run_with_images

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import conf, permissions
 from ..choices import AspectRatio, Mode, Resolution
-from ..models import GeneratedImage
+from ..models import GeneratedImage, GenerationJob
 from ..providers import get_provider
 from ..services.runs import COMPARABLE, MAX_CANDIDATES, Comparison
 from .widgets import ReferenceImagesWidget
@@ -21,7 +21,13 @@ from .widgets import ReferenceImagesWidget
 RECENT_REFERENCES = 24
 
 #: The fields of a run (candidates, comparison): only on forms that offer runs.
-RUN_FIELDS = ("candidates", "compare", "compare_resolutions", "compare_aspect_ratios")
+RUN_FIELDS = (
+    "candidates",
+    "compare",
+    "compare_resolutions",
+    "compare_aspect_ratios",
+    "source_job",
+)
 #: The other wordings of a prompt comparison (the prompt itself is the first).
 OTHER_PROMPTS = tuple(f"other_prompt_{n}" for n in range(1, COMPARABLE["prompt"][1]))
 
@@ -100,6 +106,16 @@ class GenerateForm(forms.Form):
         widget=forms.SelectMultiple(attrs={"size": 6}),
         help_text=_("Choose two to four (Ctrl or ⌘ click)."),
     )
+    # "Generate again": the job the form was prefilled from (initial
+    # ``source_job``), recorded on the new jobs as what they were made from.
+    source_job = forms.ModelChoiceField(
+        queryset=GenerationJob.objects.none(),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid_choice": _("The job to generate again from is not one you may see.")
+        },
+    )
     # One per rendered form: submitting the same form twice makes one job.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     #: Where the form's keys are unique, with the user who posts them
@@ -119,6 +135,7 @@ class GenerateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         if self.offers_runs:
+            self.fields["source_job"].queryset = permissions.visible_jobs(user)
             for number, name in enumerate(OTHER_PROMPTS, start=2):
                 self.fields[name] = forms.CharField(
                     label=_("Prompt wording %(n)d") % {"n": number},
@@ -199,6 +216,7 @@ class GenerateForm(forms.Form):
             "idempotency_key": arguments.pop("idempotency_key"),
             "idempotency_source": arguments.pop("idempotency_source"),
             "candidates": self.cleaned_data.get("candidates") or 1,
+            "source_job": self.cleaned_data.get("source_job"),
             "compare": self.comparison(),
             "settings": arguments,
         }

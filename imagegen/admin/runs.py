@@ -159,9 +159,16 @@ class GenerationRunAdmin(admin.ModelAdmin):
             label = f"{label}: {getattr(job, f'get_{setting}_display')()}"
         else:
             label = _("Candidate %(n)d") % {"n": number}
+        more = runs.more_count(job)
+        more_price = "" if job.estimated_cost is None else money(job.estimated_cost * more)
         return {
             "job": job,
             "label": label,
+            "more_label": ngettext(
+                "Generate %(n)d more like this", "Generate %(n)d more like this", more
+            )
+            % {"n": more},
+            "more_price": more_price,
             "price": "" if job.estimated_cost is None else money(job.estimated_cost),
             "status_url": reverse("imagegen:job-status", args=[job.pk]),
             "images": [image for image in job.images.all() if image.file],

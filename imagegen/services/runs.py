@@ -206,15 +206,21 @@ def more_like_this(
     it (``source_job``). ``candidates`` defaults to as many as ``job``'s run
     of candidates had, else one."""
     if candidates is None:
-        candidates = 1
-        if job.run is not None and job.run.kind == GenerationRun.Kind.CANDIDATES:
-            candidates = min(MAX_CANDIDATES, max(1, job.run.jobs.count()))
+        candidates = more_count(job)
     return start(
         job_settings(job),
         candidates=candidates,
         user=user,
         source_job=job,
     )
+
+
+def more_count(job: GenerationJob) -> int:
+    """How many candidates "more like this" makes from ``job`` by default:
+    as many as its run of candidates had, else one."""
+    if job.run is not None and job.run.kind == GenerationRun.Kind.CANDIDATES:
+        return min(MAX_CANDIDATES, max(1, job.run.jobs.count()))
+    return 1
 
 
 def pick(image: GeneratedImage, *, user: Any = None) -> list[GeneratedImage]:

@@ -1,0 +1,96 @@
+"""Candidates in real Chromium, as the editor docs/admin.md describes (exactly
+its permissions): ask for three, see the run's price, watch the grid fill,
+approve one and discard one without a reload.
+
+The pipeline is real: the live server, a Celery worker on the test broker,
+the sandbox over HTTP with callbacks to the live server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from imagegen.choices import ReviewStatus
+from imagegen.models import GeneratedImage, GenerationRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "editor-password"
+#: docs/admin.md, "Permissions": see, generate, approve, discard.
+DOCUMENTED_EDITOR = [
+    "view_generationjob",
+    "view_generatedimage",
+    "add_generationjob",
+    "change_generatedimage",
+    "delete_generatedimage",
+]
+IMAGES = ".imagegen-run-grid .imagegen-run-image[data-image-id]:not([data-image-id=''])"
+
+
+@pytest.mark.pipeline
+def test_editor_generates_three_candidates_and_reviews_them_in_the_grid(
+    page: Any,
+    live_server: Any,
+    admin_login: Any,
+    screenshot_dir: Path,
+    django_user_model: Any,
+    callbacks_on: str,
+    celery_worker: Any,
+    sandbox: Any,
+) -> None:
+    editor = django_user_model.objects.create_user("editor", password=PASSWORD, is_staff=True)
+    editor.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="imagegen", codename__in=DOCUMENTED_EDITOR
+        )
+    )
+    admin_login(page, live_server.url, "editor", PASSWORD)
+
+    page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
+    page.fill("#id_prompt", "A lighthouse on a cliff at dusk, three takes")
+    page.fill("#id_candidates", "3")
+    # The price is the run's: three jobs at 0.02.
+    assert page.locator("#imagegen-price").inner_text() == "0.06 USD"
+    assert page.locator("#imagegen-price-detail").inner_text() == "(0.02 + 0.02 + 0.02)"
+    page.get_by_role("button", name="Generate").click()
+
+    page.wait_for_url("**/generationrun/*/change/")
+    run = GenerationRun.objects.get(created_by=editor)
+    assert run.jobs.count() == 3
+    # A marker that a reload would wipe.
+    page.evaluate("window.imagegenNoReload = true")
+    assert page.locator(".imagegen-run-job").count() == 3
+
+    # The grid fills as each job's images are stored.
+    page.wait_for_function(
+        f'() => document.querySelectorAll("{IMAGES}").length === 3', timeout=60_000
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.imagegen-run-status')]"
+        ".every((b) => b.dataset.status === 'succeeded')"
+    )
+    first, second, third = page.locator(IMAGES).all()
+
+    first.get_by_role("button", name="Approve", exact=True).click()
+    first.locator(".imagegen-run-review", has_text="Approved").wait_for()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    second.get_by_role("button", name="Discard").click()
+    page.wait_for_function(
+        f"() => document.querySelectorAll(\"{IMAGES}\")[1].dataset.review === 'discarded'"
+    )
+    assert page.evaluate("window.imagegenNoReload") is True
+    page.screenshot(path=screenshot_dir / "run-grid.png", full_page=True)
+
+    ids = [int(figure.get_attribute("data-image-id")) for figure in (first, second, third)]
+    states = dict(GeneratedImage.objects.filter(pk__in=ids).values_list("pk", "review_status"))
+    assert [states[pk] for pk in ids] == [
+        ReviewStatus.APPROVED,
+        ReviewStatus.DISCARDED,
+        ReviewStatus.NEW,
+    ]
+    assert not GeneratedImage.objects.get(pk=ids[1]).file
