@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 
 from .exceptions import ImageRejectedError
 
-__all__ = ["AI_GENERATED", "XMP_NAMESPACE", "Provenance", "embed", "read"]
+__all__ = ["AI_GENERATED", "XMP_NAMESPACE", "Provenance", "embed", "has_c2pa_box", "read"]
 
 #: Namespace of imagegen's own XMP properties. Stored files keep it for ever,
 #: so it must never change. ``.invalid`` is reserved (RFC 2606): no one else
@@ -173,6 +173,31 @@ def read(path: str | os.PathLike) -> dict[str, str]:
         else:
             raise ImageRejectedError("The file is not a PNG, JPEG or WebP image.")
     return _parse_xmp(packet) if packet else {}
+
+
+def has_c2pa_box(path: str | os.PathLike) -> bool:
+    """Whether the image at ``path`` holds a C2PA manifest store (JUMBF):
+    a PNG ``caBX`` chunk, a JPEG APP11 JUMBF segment, a WebP ``C2PA`` chunk.
+
+    Only the container is looked at, not whether the store is valid:
+    :mod:`.credentials` uses this where ``c2pa-python`` is not installed,
+    so that a file carrying a manifest is never rewritten. A JPEG is read
+    only up to its scan data.
+    """
+    with open(path, "rb") as src:
+        head = src.read(12)
+        src.seek(0)
+        if head.startswith(_PNG_SIGNATURE):
+            return any(kind == b"caBX" for kind, _ in _png_chunks(src))
+        if head.startswith(b"\xff\xd8"):
+            # APP11 segments hold JUMBF boxes: "JP" common identifier, then the box.
+            return any(
+                marker == 0xEB and payload[:2] == b"JP" and b"c2pa" in payload[:64]
+                for marker, payload in _jpeg_segments(src)
+            )
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return any(fourcc == b"C2PA" for fourcc, _ in _riff_chunks(src))
+    return False
 
 
 # -- XMP ----------------------------------------------------------------------

@@ -76,7 +76,7 @@ class SandboxConfig:
     #: What ``GET /api/v1/apikeys/current-balance`` reports, in USD.
     balance: float = 100.0
     #: Sign every rendered result with a C2PA manifest (render.with_credentials),
-    #: as GPT Image's results carry one; the ``c2pa`` marker decides per task.
+    #: as GPT Image's results carry one; the ``credentials`` marker decides per task.
     content_credentials: bool = False
 
 
@@ -601,10 +601,10 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                         index,
                         noise="noise" in task.markers,
                     )
-                    # Signed like GPT Image's results: [sandbox:c2pa], or the
-                    # run-wide content_credentials ([sandbox:c2pa=off] overrides it).
+                    # Signed like GPT Image's results: [sandbox:credentials], or the
+                    # run-wide content_credentials ([sandbox:credentials=off] overrides it).
                     default = "on" if sandbox.config.content_credentials else "off"
-                    if task.markers.get("c2pa", default) != "off":
+                    if task.markers.get("credentials", default) != "off":
                         data = render.with_credentials(data, task.fmt, MODEL)
                     task.files[index] = data
                 if kind == "truncated":

@@ -29,14 +29,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import conf, signals
+from .. import conf, credentials, signals
 from ..adapters import StoredOutput, get_adapter
 from ..choices import Source, Status
 from ..exceptions import FetchError, ImageRejectedError
 from ..fetching import Download, FetchPolicy, download
 from ..imaging import verify_image
 from ..models import GenerationJob
-from ..provenance import Provenance, embed
+from ..provenance import Provenance
 from ..providers import Output, get_provider
 from ..storage import get_storage, output_name, save_file
 from .jobs import fail
@@ -166,9 +166,10 @@ def _fail(job: GenerationJob, attempt: int, code: str, message: str) -> None:
 def _store(
     job: GenerationJob, index: int, source: str | bytes, lease: Lease, folder: str
 ) -> StoredOutput:
-    """Verify one result (a URL to download, or the bytes), write its
-    provenance into it and store it under its deterministic name, unless
-    the lease was lost meanwhile (the new holder stores it)."""
+    """Verify one result (a URL to download, or the bytes), give it its
+    provenance (:func:`.credentials.write`) and store it under its
+    deterministic name, unless the lease was lost meanwhile (the new holder
+    stores it)."""
     with _obtain(job, source, folder) as fetched:
         image = verify_image(
             fetched.path,
@@ -176,7 +177,11 @@ def _store(
             declared_type=fetched.content_type,
         )
         record = job_provenance(job)
-        embed(fetched.path, fetched.path, record, format=image.format)
+        # Signed into a C2PA manifest, kept byte-for-byte (the provider's own
+        # manifest, no identity to sign with), or written as XMP.
+        credentials.write(
+            fetched.path, record, format=image.format, content_type=image.content_type
+        )
         lease.check()
         name = save_file(output_name(job, index, image.extension), fetched.path, image.content_type)
         return StoredOutput(

@@ -1,4 +1,5 @@
-"""``manage.py imagegen <generate|sandbox|demo|sweep|purge-deliveries|status|openapi|token>``."""
+"""``manage.py imagegen <generate|fill|sandbox|demo|sweep|purge-deliveries|status|openapi|
+token|c2pa-identity|doctor>``."""
 
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ from django.utils import timezone
 
 from ... import services
 from ...api.auth import SCOPES
+from ...c2pa_identity import make_identity
 from ...choices import AspectRatio, Mode, Resolution
-from ...models import ApiToken, GenerationJob
+from ...models import ApiToken, GenerationJob, GenerationRun
 from ...sandbox import __main__ as sandbox_cli
 from ..progress import wait_for_job
 
 #: Actions that read or write imagegen's tables: they first check its migrations are applied.
-DATABASE_ACTIONS = {"generate", "demo", "sweep", "purge-deliveries", "status", "token"}
+DATABASE_ACTIONS = {"generate", "fill", "demo", "sweep", "purge-deliveries", "status", "token"}
 
 NOT_MIGRATED = "The database is not migrated: run `manage.py migrate` first."
 
@@ -101,6 +103,33 @@ class Command(BaseCommand):
             help="Seconds to wait (default: the job's deadline).",
         )
 
+        fill = add_action(
+            sub,
+            "fill",
+            help="Generate a declared image field for a model's objects (bulk fill): "
+            "prints the plan and its price first.",
+        )
+        fill.add_argument("field", metavar="app_label.Model.field")
+        fill.add_argument(
+            "--missing", action="store_true", help="Only objects whose field is empty."
+        )
+        fill.add_argument("--limit", type=int, default=None, metavar="N", help="At most N jobs.")
+        fill.add_argument("--dry-run", action="store_true", help="Print the plan only.")
+        fill.add_argument(
+            "--wait", action="store_true", help="Wait for every job and attach the results."
+        )
+        fill.add_argument(
+            "--user", default=None, help="Username the jobs are made for (budgets, history)."
+        )
+        fill.add_argument(
+            "--all-or-none",
+            action="store_true",
+            help="Make no job when the budgets do not cover all (default: make those they cover).",
+        )
+        fill.add_argument(
+            "--timeout", type=float, default=None, help="Seconds to wait (default: no limit)."
+        )
+
         sandbox = add_action(
             sub,
             "sandbox",
@@ -143,6 +172,15 @@ class Command(BaseCommand):
         status.add_argument("--limit", type=int, default=20)
 
         add_action(sub, "openapi", help="Print the JSON API's OpenAPI document.")
+
+        identity = add_action(
+            sub,
+            "c2pa-identity",
+            help="Write a test C2PA signing identity (root CA, signing certificate, key) "
+            "for development; nothing trusts it.",
+        )
+        identity.add_argument("--out", required=True, metavar="DIR")
+        identity.add_argument("--algorithm", choices=["es256", "ed25519"], default="es256")
 
         token = add_action(sub, "token", help="Create or revoke JSON API tokens.")
         token_sub = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
@@ -206,6 +244,102 @@ class Command(BaseCommand):
             raise CommandError(f"Job {job.pk} {job.status}: {job.error_message}")
         for image in job.images.order_by("index"):
             self.stdout.write(f"{image.file.name} {image.width}x{image.height}")
+
+    def handle_fill(self, **options: Any) -> None:
+        from ...services import fill
+
+        user = None
+        if options["user"]:
+            user_model = get_user_model()
+            try:
+                user = user_model._default_manager.get_by_natural_key(options["user"])
+            except user_model.DoesNotExist:
+                raise CommandError(f"No user {options['user']!r}.") from None
+        arguments = {"user": user, "missing": options["missing"], "limit": options["limit"]}
+        try:
+            declaration = fill.resolve(options["field"])
+            objects = declaration.model._default_manager.all()
+            self._write_plan(fill.plan(objects, declaration.field_name, **arguments))
+            if options["dry_run"]:
+                return
+            started = fill.start(
+                objects,
+                declaration.field_name,
+                trim=not options["all_or_none"],
+                model=declaration.model,
+                **arguments,
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(_messages(exc))) from None
+        run = started.run
+        self.stdout.write(f"Started run {run.pk}: {len(started.jobs)} jobs.")
+        if not options["wait"]:
+            return
+        deadline = time.monotonic() + options["timeout"] if options["timeout"] else None
+        last = None
+        while True:
+            summary = fill.summary(run)
+            line = f"{summary['finished']}/{summary['total']} finished " + ", ".join(
+                f"{status} {n}" for status, n in sorted(summary["statuses"].items())
+            )
+            if line != last:
+                self.stdout.write(line)
+                last = line
+            if summary["finished"] >= summary["total"]:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise CommandError(f"Timed out: {line}. Is a Celery worker running?")
+            time.sleep(1)  # a progress display's refresh, not a synchronisation
+        fill.attach_pending(run)
+        summary = fill.summary(GenerationRun.objects.get(pk=run.pk))
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary["outcomes"].items()))
+        waiting = summary["pending_review"]
+        self.stdout.write(
+            f"Done: {outcomes or 'nothing attached'}"
+            + (f"; {waiting} waiting for review" if waiting else "")
+            + "."
+        )
+
+    def _write_plan(self, plan: Any) -> None:
+        currency = plan.currency
+        price = "no price configured" if plan.price is None else f"{plan.price:.2f} {currency}"
+        self.stdout.write(
+            f"Bulk fill {plan.declaration.key}: {len(plan.objects)} jobs "
+            f"({plan.provider}, {plan.resolution}), {price}"
+            + ("" if plan.unit_price is None else f" ({plan.unit_price} each)")
+            + (", results wait for review." if plan.review else ", results attached.")
+        )
+        for state in plan.budgets:
+            self.stdout.write(
+                f"Budget: {state.label}: {state.left:.2f} of {state.limit:.2f} {currency} left."
+            )
+        if plan.trimmed:
+            ids = ", ".join(str(obj.pk) for obj in plan.trimmed)
+            self.stdout.write(f"Not covered by the budgets: {len(plan.trimmed)} objects ({ids}).")
+        reasons: dict[str, int] = {}
+        for skipped in plan.skipped:
+            reasons[skipped.reason] = reasons.get(skipped.reason, 0) + 1
+        for reason, count in sorted(reasons.items()):
+            self.stdout.write(f"Skipped: {count} objects ({reason}).")
+
+    def handle_c2pa_identity(self, **options: Any) -> None:
+        try:
+            identity = make_identity(options["algorithm"])
+        except ImportError:
+            raise CommandError(
+                'This needs the "c2pa" extra: pip install "django-imagegen[c2pa]".'
+            ) from None
+        try:
+            paths = identity.write(options["out"])
+        except OSError as exc:
+            raise CommandError(f"Cannot write to {options['out']}: {exc.strerror}") from None
+        self.stdout.write(
+            "IMAGEGEN = {\n"
+            f'    "C2PA_SIGNING_CERTIFICATES": "{paths["certificates"]}",\n'
+            f'    "C2PA_SIGNING_KEY": "{paths["private_key"]}",\n'
+            f'    "C2PA_TRUST_ANCHORS": "{paths["root"]}",  # development only\n'
+            "}"
+        )
 
     def handle_sandbox(self, **options: Any) -> None:
         sandbox_cli.serve(options)

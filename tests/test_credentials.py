@@ -1,0 +1,353 @@
+"""Content Credentials (C2PA): what finalize stores, read back with ``c2pa.Reader``.
+
+The sandbox signs its results with its test identity (``[sandbox:credentials]``), as
+GPT Image's results carry OpenAI's manifest; imagegen signs with a test
+identity made here. Both roots are configured as trusted
+(``C2PA_TRUST_ANCHORS``), so a validated chain reads ``trusted``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+
+import c2pa
+import httpx
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+from PIL import Image
+
+from imagegen import credentials, provenance, services
+from imagegen.c2pa_identity import make_identity
+from imagegen.choices import Status
+from imagegen.exceptions import ImagegenConfigurationError
+from imagegen.sandbox import render
+from imagegen.storage import get_storage
+
+from .test_services import run_to_end
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory):
+    """imagegen's test signing identity, written to files as a site would keep it."""
+    test_identity = make_identity("es256")
+    return test_identity, test_identity.write(tmp_path_factory.mktemp("identity"))
+
+
+@pytest.fixture
+def trusted(imagegen_settings, settings, identity):
+    """IMAGEGEN trusting the sandbox's root and the test identity's root, not signing."""
+    anchors = (render.IDENTITY / "root.pem").read_text() + identity[0].root
+    settings.IMAGEGEN = {**imagegen_settings, "C2PA_TRUST_ANCHORS": anchors}
+    return settings.IMAGEGEN
+
+
+@pytest.fixture
+def signing(trusted, settings, identity):
+    """As ``trusted``, and signing with the test identity (paths of its files)."""
+    paths = identity[1]
+    settings.IMAGEGEN = {
+        **trusted,
+        "C2PA_SIGNING_CERTIFICATES": str(paths["certificates"]),
+        "C2PA_SIGNING_KEY": str(paths["private_key"]),
+    }
+    return settings.IMAGEGEN
+
+
+def finish(prompt: str):
+    job = run_to_end(services.create_job(prompt=prompt))
+    assert job.status == Status.SUCCEEDED, job.error_message
+    image = job.images.get()
+    stored = get_storage().open(image.file.name).read()
+    original = httpx.get(job.result_urls[0]).content
+    return job, image, stored, original
+
+
+def store_of(data: bytes, content_type: str) -> dict:
+    """The manifest store in ``data`` as c2pa.Reader reports it, with the trust settings."""
+    reader = c2pa.Reader(content_type, io.BytesIO(data), None, credentials._context())
+    with reader:
+        return json.loads(reader.json())
+
+
+def active(store: dict) -> dict:
+    return store["manifests"][store["active_manifest"]]
+
+
+def assertion(manifest: dict, label: str) -> dict:
+    found = [a["data"] for a in manifest["assertions"] if a["label"].startswith(label)]
+    assert found, f"no {label} assertion in {[a['label'] for a in manifest['assertions']]}"
+    return found[0]
+
+
+def image_data_offset(data: bytes, fmt: str) -> int:
+    """A byte inside the compressed pixels: PNG IDAT, JPEG scan, WebP VP8/VP8L."""
+    if fmt == "png":
+        position = 8
+        while True:
+            length, kind = struct.unpack(">I4s", data[position : position + 8])
+            if kind == b"IDAT":
+                return position + 8 + length // 2
+            position += 12 + length
+    if fmt == "jpeg":
+        sos = data.index(b"\xff\xda")
+        (length,) = struct.unpack(">H", data[sos + 2 : sos + 4])
+        return sos + 2 + length + 16
+    position = 12
+    while True:
+        fourcc, size = struct.unpack("<4sI", data[position : position + 8])
+        if fourcc in (b"VP8 ", b"VP8L"):
+            return position + 8 + size // 2
+        position += 8 + size + (size & 1)
+
+
+def tampered(data: bytes, fmt: str) -> bytes:
+    changed = bytearray(data)
+    changed[image_data_offset(data, fmt)] ^= 0x01
+    return bytes(changed)
+
+
+# -- What finalize stores ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_provider_credentials_without_identity_are_stored_byte_for_byte(trusted, fmt):
+    """Family: a result carrying the provider's manifest, no signing identity,
+    in each format the sandbox serves (PNG, JPEG, WebP). The stored file is
+    the provider's bytes (sha256 equal), its manifest validates and is the
+    provider's, imagegen's provenance is in the database only, and one byte
+    changed in the image data is detected."""
+    job, image, stored, original = finish(f"a kite [sandbox:credentials] [sandbox:format={fmt}]")
+    assert image.content_type == FORMATS[fmt]
+    assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(original).hexdigest()
+    assert image.sha256 == hashlib.sha256(original).hexdigest()
+    store = store_of(stored, image.content_type)
+    assert store["validation_state"] == "Trusted"
+    manifest = active(store)
+    assert manifest["claim_generator_info"][0]["name"] == "imagegen sandbox"
+    (created,) = assertion(manifest, "c2pa.actions")["actions"]
+    assert created["digitalSourceType"] == provenance.AI_GENERATED
+    # No XMP of imagegen's in the file: the record is the row's.
+    assert provenance.read(get_storage().path(image.file.name)) == {}
+    assert image.provenance["job_id"] == str(job.pk)
+    assert image.provenance["prompt"] == job.prompt
+    assert store_of(tampered(stored, fmt), image.content_type)["validation_state"] == "Invalid"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("provider_signed", [True, False], ids=["provider-manifest", "none"])
+def test_with_an_identity_imagegen_signs_a_new_manifest(signing, fmt, provider_signed):
+    """Family: a signing identity configured, a result with or without the
+    provider's manifest, in PNG, JPEG and WebP. The stored file's chain
+    validates against the configured roots; its active manifest is
+    imagegen's (c2pa.created, trainedAlgorithmicMedia, the job's facts
+    without the prompt); with a provider manifest that manifest is the
+    parent ingredient, without one there is no ingredient; the pixels are
+    the provider's; tampering with the image data is detected."""
+    marker = "[sandbox:credentials]" if provider_signed else "[sandbox:credentials=off]"
+    job, image, stored, original = finish(f"a boat {marker} [sandbox:format={fmt}]")
+    store = store_of(stored, image.content_type)
+    assert store["validation_state"] == "Trusted", store.get("validation_results")
+    manifest = active(store)
+    assert manifest["claim_generator_info"][0]["name"] == "imagegen"
+    (created,) = assertion(manifest, "c2pa.actions")["actions"]
+    assert created["action"] == "c2pa.created"
+    assert created["digitalSourceType"] == provenance.AI_GENERATED
+    assert created["softwareAgent"]["name"] == job.model
+    facts = assertion(manifest, credentials.JOB_ASSERTION)
+    assert facts["job_id"] == str(job.pk)
+    assert (facts["model"], facts["provider"]) == (job.model, "sandbox")
+    assert facts["created_at"] == job.created_at.isoformat()
+    assert "prompt" not in facts
+    ingredients = manifest.get("ingredients", [])
+    if provider_signed:
+        (parent,) = ingredients
+        assert parent["relationship"] == "parentOf"
+        provider_label = store_of(original, image.content_type)["active_manifest"]
+        assert parent["active_manifest"] == provider_label
+        parent_manifest = store["manifests"][provider_label]
+        assert parent_manifest["claim_generator_info"][0]["name"] == "imagegen sandbox"
+        assert not parent.get("validation_results", {}).get("activeManifest", {}).get("failure")
+    else:
+        assert ingredients == []
+    with Image.open(io.BytesIO(stored)) as mine, Image.open(io.BytesIO(original)) as theirs:
+        assert mine.convert("RGB").tobytes() == theirs.convert("RGB").tobytes()
+    assert image.sha256 == hashlib.sha256(stored).hexdigest()
+    assert store_of(tampered(stored, fmt), image.content_type)["validation_state"] == "Invalid"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_without_manifest_or_identity_imagegen_writes_its_xmp(trusted, fmt):
+    """Family: neither a provider manifest nor an identity, each format: the
+    file gets imagegen's XMP as before, and no manifest."""
+    job, image, _stored, _ = finish(f"a cup [sandbox:format={fmt}]")
+    assert provenance.read(get_storage().path(image.file.name))["job_id"] == str(job.pk)
+    assert not credentials.has_manifest(get_storage().path(image.file.name), image.content_type)
+
+
+@pytest.mark.parametrize("include", [True, False])
+def test_prompt_is_signed_only_when_allowed(signing, settings, include):
+    """Family: C2PA_INCLUDE_PROMPT on and off; the job facts hold the prompt
+    exactly when it is on."""
+    settings.IMAGEGEN = {**signing, "C2PA_INCLUDE_PROMPT": include}
+    job, image, stored, _ = finish("a secret campaign [sandbox:credentials]")
+    facts = assertion(active(store_of(stored, image.content_type)), credentials.JOB_ASSERTION)
+    assert ("prompt" in facts) is include
+    if include:
+        assert facts["prompt"] == job.prompt
+
+
+# -- Detection -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("signed", [True, False])
+def test_detection_by_library_and_by_container_agree(tmp_path, fmt, signed):
+    """Family: sandbox pictures in each format, signed or not. c2pa.Reader
+    (has_manifest) and the container sniff used without the extra
+    (has_c2pa_box) both say whether a manifest is there."""
+    data = render.render("a tree", "1k", "1:1", fmt)
+    if signed:
+        data = render.with_credentials(data, fmt, "gpt-image-2")
+    path = tmp_path / f"image.{render.EXTENSIONS[fmt]}"
+    path.write_bytes(data)
+    assert credentials.has_manifest(path, FORMATS[fmt]) is signed
+    assert provenance.has_c2pa_box(path) is signed
+
+
+# -- Identity settings -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["es256", "ed25519"])
+@pytest.mark.parametrize("as_text", [True, False], ids=["pem-text", "paths"])
+def test_identity_from_paths_or_pem_text_signs(tmp_path, algorithm, as_text):
+    """Family: each algorithm the command makes, the identity given as file
+    paths or as PEM text; the signed file validates against its root, with
+    the algorithm read from the key."""
+    test_identity = make_identity(algorithm)
+    paths = test_identity.write(tmp_path / "id")
+    values = (
+        (test_identity.certificates, test_identity.private_key)
+        if as_text
+        else (str(paths["certificates"]), str(paths["private_key"]))
+    )
+    with override_settings(
+        IMAGEGEN={
+            "C2PA_SIGNING_CERTIFICATES": values[0],
+            "C2PA_SIGNING_KEY": values[1],
+            "C2PA_TRUST_ANCHORS": str(paths["root"]),
+        }
+    ):
+        loaded = credentials.signing_identity()
+        assert loaded.algorithm == algorithm
+        target = tmp_path / "out.png"
+        target.write_bytes(render.render("a fox", "1k", "1:1"))
+        record = provenance.Provenance(
+            prompt="a fox", model="m", provider="p", job_id="j", created_at=_now()
+        )
+        assert credentials.write(target, record, format="PNG", content_type="image/png") == (
+            credentials.SIGNED
+        )
+        with target.open("rb") as stream:
+            read = credentials.read(stream, "image/png")
+    assert read.state == "trusted"
+    assert read.chain[0].job["job_id"] == "j"
+
+
+@pytest.mark.parametrize(
+    "certificates, key, problem",
+    [
+        ("CERTS", None, "both"),
+        (None, "KEY", "both"),
+        ("/nonexistent/certificates.pem", "KEY", "cannot read"),
+        ("CERTS", "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n", "PEM"),
+    ],
+)
+def test_unusable_identity_settings_are_refused_without_showing_the_key(
+    identity, certificates, key, problem
+):
+    """Family: only the chain set, only the key set, a path that cannot be
+    read, a key that is not a PEM key. Each raises a configuration error
+    naming the problem; no message quotes the key."""
+    real = identity[0]
+    certificates = real.certificates if certificates == "CERTS" else certificates
+    key = real.private_key if key == "KEY" else key
+    with override_settings(
+        IMAGEGEN={"C2PA_SIGNING_CERTIFICATES": certificates, "C2PA_SIGNING_KEY": key}
+    ):
+        with pytest.raises(ImagegenConfigurationError, match=problem) as raised:
+            credentials.signing_identity()
+    assert "PRIVATE KEY" not in str(raised.value)
+    assert real.private_key.splitlines()[1] not in str(raised.value)
+
+
+# -- Reading: the admin's summary -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["kept", "signed", "tampered", "none"])
+def test_summary_names_state_model_provider_and_chain(trusted, settings, identity, case):
+    """Family: a file kept as the provider's, one imagegen signed over the
+    provider's, the signed one tampered with, one with no credentials. The
+    rendered summary says the state, the model and provider, and lists the
+    chain's signers."""
+    if case == "signed" or case == "tampered":
+        paths = identity[1]
+        settings.IMAGEGEN = {
+            **trusted,
+            "C2PA_SIGNING_CERTIFICATES": str(paths["certificates"]),
+            "C2PA_SIGNING_KEY": str(paths["private_key"]),
+        }
+    marker = "" if case == "none" else "[sandbox:credentials]"
+    job, image, stored, _ = finish(f"a hill {marker}")
+    if case == "tampered":
+        path = get_storage().path(image.file.name)
+        with open(path, "wb") as fh:
+            fh.write(tampered(stored, "png"))
+    html = credentials.render_summary(image)
+    if case == "none":
+        assert "No Content Credentials." in html
+        return
+    state = "invalid" if case == "tampered" else "valid"
+    assert f"Content Credentials: {state}, made by {job.model} via sandbox" in html
+    assert "imagegen sandbox 1, signed by imagegen sandbox signer (imagegen sandbox)" in html
+    if case == "kept":
+        assert html.count(", signed by ") == 1
+    else:
+        assert "imagegen 0.1.0, signed by imagegen test signer (imagegen test)" in html
+        assert html.count(", signed by ") == 2
+    if case == "tampered":
+        assert "assertion.dataHash.mismatch" in html
+
+
+# -- The development command -------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["es256", "ed25519"])
+def test_c2pa_identity_command_writes_a_usable_identity(tmp_path, algorithm):
+    """Family: each algorithm. The command writes the chain, a private key
+    only its owner reads, and the root; settings lines that name them; and
+    the identity signs a file that validates against the root."""
+    out = io.StringIO()
+    call_command(
+        "imagegen", "c2pa-identity", "--out", str(tmp_path), "--algorithm", algorithm, stdout=out
+    )
+    for name in ("certificates.pem", "private-key.pem", "root.pem"):
+        assert str(tmp_path / name) in out.getvalue()
+    assert os.stat(tmp_path / "private-key.pem").st_mode & 0o077 == 0
+    loaded = credentials.load_identity(
+        (tmp_path / "certificates.pem").read_text(), (tmp_path / "private-key.pem").read_text()
+    )
+    assert loaded.algorithm == algorithm
+
+
+def _now():
+    return timezone.now()
