@@ -17,6 +17,7 @@ from imagegen.adapters import StoredOutput, get_adapter
 from imagegen.choices import Status
 from imagegen.contrib.wagtail.adapters import WagtailImageAdapter, default_collection
 from imagegen.contrib.wagtail.models import GeneratedWagtailImage
+from imagegen.contrib.wagtail.review import SHORT_TITLE
 from imagegen.exceptions import ImagegenConfigurationError
 from imagegen.models import GeneratedImage
 from imagegen.storage import get_storage, output_name
@@ -131,8 +132,9 @@ def test_each_output_is_its_own_image(settings):
     adapter = WagtailImageAdapter()
     images = [adapter.create_asset(job, stored_output(job, index)) for index in range(2)]
     assert adapter.assets_for(job) == images
-    assert len(images[0].title) == 255 and images[0].title.endswith("…")
-    assert images[1].title.endswith("… (2)") and len(images[1].title) == 255
+    # A short readable title (review.short_title), the editor confirms or changes it.
+    assert len(images[0].title) == SHORT_TITLE and images[0].title.endswith("…")
+    assert images[1].title == images[0].title + " (2)"
     assert sorted(images[1].tags.names()) == ["2k", "ai", "text-to-image", "x"]
 
 

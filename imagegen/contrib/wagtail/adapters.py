@@ -29,14 +29,13 @@ from imagegen.exceptions import ImagegenConfigurationError
 from imagegen.storage import get_storage
 
 from .models import GeneratedWagtailImage
+from .review import short_title
 
 if TYPE_CHECKING:
     from imagegen.models import GenerationJob
 
 logger = logging.getLogger("imagegen")
 
-#: Wagtail's limit on image titles.
-TITLE_LENGTH = 255
 _CHUNK = 1 << 20
 
 
@@ -106,13 +105,11 @@ class WagtailImageAdapter(AssetAdapter):
         return default_collection()
 
     def title_for(self, job: GenerationJob, output: StoredOutput) -> str:
-        """The prompt on one line, cut to Wagtail's title length; later outputs numbered."""
+        """A short readable form of the prompt (its first sentence, cut at a
+        word: :func:`.review.short_title`); later outputs numbered. Editors
+        confirm or change it, with the alt text, in the chooser."""
         suffix = f" ({output.index + 1})" if output.index else ""
-        title = " ".join(job.prompt.split())
-        room = TITLE_LENGTH - len(suffix)
-        if len(title) > room:
-            title = title[: room - 1].rstrip() + "…"
-        return title + suffix
+        return short_title(job.prompt) + suffix
 
     def tags_for(self, job: GenerationJob) -> list[str]:
         """``IMAGEGEN["WAGTAIL_TAGS"]``, then the job's resolution and mode."""

@@ -1,4 +1,5 @@
-"""The Wagtail "Generate image" form: imagegen's admin form, plus a collection."""
+"""The Wagtail "Generate image" form: imagegen's admin form, plus a
+collection, with references picked from the image library."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from wagtail.admin.forms.collections import CollectionChoiceField
 from imagegen.admin.forms import GenerateForm
 
 from .adapters import default_collection
+from .library import LibraryReferencesField, Picked
 from .permissions import generating_collections
+from .references import reference_url
+from .review import TITLE_LENGTH
 
 
 class WagtailGenerateForm(GenerateForm):
     """:class:`imagegen.admin.forms.GenerateForm` for Wagtail editors.
 
     The job's target is the chosen collection, which the Wagtail adapter puts
-    the images in (a retry keeps it). Earlier results as references are
-    imagegen's own images, which a Wagtail site does not make, so that field
-    is left out; reference URLs remain.
+    the images in (a retry keeps it). References are picked from the image
+    library and imagegen's own results (:mod:`.library`; library images go
+    to the provider by signed URL), besides reference URLs.
     """
 
     idempotency_source = "wagtail"
@@ -35,19 +39,29 @@ class WagtailGenerateForm(GenerateForm):
         help_text=_("Where the generated image is added."),
     )
 
+    reference_images = LibraryReferencesField(
+        label=_("Reference images"),
+        help_text=_(
+            "Images from the library to start from (image-to-image only); "
+            "the provider fetches them by a short-lived signed link."
+        ),
+    )
+
     field_order = [
         "prompt",
         "mode",
         "resolution",
         "aspect_ratio",
         "collection",
+        "reference_images",
         "reference_urls",
         "provider",
     ]
 
     def __init__(self, *args: Any, user: Any, choose: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, user=user, **kwargs)
-        del self.fields["reference_images"]
+        chosen = self["reference_images"].value() or []
+        self.fields["reference_images"].offer(user, [str(value) for value in chosen])
         # Before the permission queryset: making the default collection
         # renumbers its siblings' tree paths, which that queryset is built from.
         default = default_collection()
@@ -63,5 +77,34 @@ class WagtailGenerateForm(GenerateForm):
             field.widget = forms.HiddenInput()
 
     def job_arguments(self) -> dict[str, Any]:
-        self.cleaned_data.setdefault("reference_images", [])
-        return {**super().job_arguments(), "target": self.cleaned_data["collection"]}
+        picked: Picked = self.cleaned_data["reference_images"]
+        arguments = super().job_arguments()
+        return {
+            **arguments,
+            # Library images first, as picked, then the URLs typed.
+            "reference_urls": [reference_url(image) for image in picked.library]
+            + arguments["reference_urls"],
+            "reference_images": list(picked),
+            "target": self.cleaned_data["collection"],
+        }
+
+
+class ConfirmImageForm(forms.Form):
+    """The chooser's last step: the generated image's title and alt text
+    (:func:`.review.confirm_image` checks and saves them)."""
+
+    use_required_attribute = False
+
+    title = forms.CharField(
+        label=_("Title"),
+        max_length=TITLE_LENGTH,
+        help_text=_("How the image is named in the image library."),
+    )
+    alt_text = forms.CharField(
+        label=_("Alt text"),
+        max_length=TITLE_LENGTH,
+        help_text=_(
+            "What the image shows, for people who cannot see it. Used wherever the "
+            "image is shown without alt text of its own."
+        ),
+    )

@@ -36,5 +36,12 @@ urlpatterns = [
     path("", views.GenerateView.as_view(), name="generate"),
     path("jobs/<uuid:job_id>/", views.JobView.as_view(), name="job"),
     _outage_answering("jobs/<uuid:job_id>/status/", views.status, name="status"),
+    path("jobs/<uuid:job_id>/retry/", views.JobActionView.as_view(action="retry"), name="retry"),
+    path("jobs/<uuid:job_id>/cancel/", views.JobActionView.as_view(action="cancel"), name="cancel"),
     path("chooser/", views.ChooserGenerateView.as_view(), name="chooser"),
+    path(
+        "chooser/images/<int:image_id>/confirm/",
+        views.ChooserConfirmView.as_view(),
+        name="chooser_confirm",
+    ),
 ]

@@ -29,19 +29,26 @@ from wagtail.admin.modal_workflow import render_modal_workflow
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.models import Collection
 
+from imagegen import job_states, services
 from imagegen import permissions as job_permissions
-from imagegen import services
-from imagegen.admin.jobs import GenerationJobAdmin
+from imagegen.admin.jobs import JOB_PAGE_TEXTS, GenerationJobAdmin
+from imagegen.choices import IN_FLIGHT, Status
 from imagegen.models import GenerationJob
 from imagegen.serializers import job_status
 
+from . import review
 from .adapters import default_collection
-from .forms import WagtailGenerateForm
+from .forms import ConfirmImageForm, WagtailGenerateForm
+from .library import initial_references
 from .models import GeneratedWagtailImage
-from .permissions import refusal
+from .permissions import ADD_JOB, refusal
 
 #: Rendition shown while watching a job (the size Wagtail's chooser lists use).
 PREVIEW_FILTER = "max-165x165"
+#: Rendition shown in the chooser's confirm step.
+CONFIRM_FILTER = "max-800x500"
+#: The statuses a job can be retried from (services.retry).
+RETRYABLE = (Status.FAILED, Status.EXPIRED)
 
 #: The image chooser's URL parameters that must survive into the "chosen" step
 #: (``select_format`` from rich text, ``multiple`` from multiple choosers).
@@ -62,11 +69,22 @@ def prepare_collections() -> None:
     default_collection()
 
 
+#: The sentences of the progress script: the Django admin job page's, so both say the same.
+PROGRESS_TEXTS = (
+    "elapsed",
+    "took",
+    "overdue",
+    "waiting",
+    "cancel_charged",
+    "cancel_free",
+    "refused",
+    "logged_out",
+    "offline",
+)
+
+
 def progress_i18n() -> dict[str, str]:
-    return {
-        "elapsed": _("Elapsed %(elapsed)s; usually done in %(low)s to %(high)s."),
-        "took": _("Took %(elapsed)s."),
-    }
+    return {key: str(JOB_PAGE_TEXTS[key]) for key in PROGRESS_TEXTS}
 
 
 def initial_from_job(request: HttpRequest) -> dict[str, Any]:
@@ -80,8 +98,9 @@ def initial_from_job(request: HttpRequest) -> dict[str, Any]:
     if job is None:
         return {}
     initial = services.job_settings(job)
-    initial.pop("reference_images")
-    initial["reference_urls"] = "\n".join(initial["reference_urls"])
+    picks, urls = initial_references(initial["reference_urls"], initial["reference_images"])
+    initial["reference_images"] = picks
+    initial["reference_urls"] = "\n".join(urls)
     if isinstance(job.target, Collection):
         initial["collection"] = job.target.pk
     return initial
@@ -106,8 +125,6 @@ def progress_context(job: GenerationJob) -> dict[str, Any]:
     return {
         "job": job,
         "status_url": reverse("imagegen_wagtail:status", args=[job.pk]),
-        # progress.js links each result to this URL with its id in place of 0.
-        "image_url": reverse("wagtailimages:edit", args=[0]),
         "images": [_image_data(link) for link in _links(job.pk)],
         "job_i18n": progress_i18n(),
     }
@@ -175,10 +192,85 @@ class JobView(WagtailAdminTemplateMixin, View):
         job = _visible_job(request, job_id)
         context = self.get_context_data(**progress_context(job))
         context["page_subtitle"] = str(job)
-        context["generate_again_url"] = (
-            f"{reverse('imagegen_wagtail:generate')}?{urlencode({'from': job.pk})}"
-        )
+        context["generate_again_url"] = _generate_again_url(job)
+        context["actions"] = job_actions(request.user, job)
+        context["retry_of"] = job.retry_of if job.retry_of_id else None
         return self.render_to_response(context)
+
+
+def job_actions(user: Any, job: GenerationJob) -> dict[str, Any]:
+    """What the job page offers ``user``, as the Django admin's job page does:
+    Cancel (``can_cancel_job``) while the job has not finished; Retry
+    (``add_generationjob``) once it failed or expired, unless the content
+    policy refused it (then "Edit the prompt"), or a link to this user's
+    retry when there is one. Each with the statuses it applies to, which the
+    progress script shows and hides as the job moves on."""
+    retried = job.retries.filter(created_by=user.pk).order_by("created_at").first()
+    return {
+        "cancel": job_permissions.can_cancel_job(user, job),
+        "cancel_statuses": " ".join([Status.QUEUED, *IN_FLIGHT]),
+        "cancel_may_charge": job_states.may_be_charged_if_canceled(job),
+        "retry": user.has_perm(ADD_JOB) and retried is None,
+        "retried_url": reverse("imagegen_wagtail:job", args=[retried.pk]) if retried else "",
+        "retry_statuses": " ".join(RETRYABLE),
+        "refused": job_states.refused_by_moderation(job),
+    }
+
+
+class JobActionView(View):
+    """Retry or Cancel from the job page (POST), through imagegen's services
+    and with the Django admin's permissions; back to a job page with a message."""
+
+    action = ""
+
+    def post(self, request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+        job = _visible_job(request, job_id)
+        if self.action == "retry":
+            return self.retry(request, job)
+        return self.cancel(request, job)
+
+    def retry(self, request: HttpRequest, job: GenerationJob) -> HttpResponse:
+        if not request.user.has_perm(ADD_JOB):
+            return _refused(
+                request,
+                _(
+                    "Retrying needs the permission “Can add generation job” (Image generation). "
+                    "Ask an administrator for it."
+                ),
+            )
+        try:
+            new, made = services.retry(job, user=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("imagegen_wagtail:job", job.pk)
+        if made:
+            messages.success(request, _("The retry was started; this page follows it."))
+        else:
+            messages.info(request, _("This job was already retried: here is the retry."))
+        return redirect("imagegen_wagtail:job", new.pk)
+
+    def cancel(self, request: HttpRequest, job: GenerationJob) -> HttpResponse:
+        if not job_permissions.can_cancel_job(request.user, job):
+            return _refused(
+                request,
+                _(
+                    "This job belongs to another user: canceling it needs the permission "
+                    "“Can cancel other users' generation jobs”."
+                ),
+            )
+        may_charge = job_states.may_be_charged_if_canceled(job)
+        if not services.cancel(job.pk):
+            messages.info(request, _("The job had already finished; nothing to cancel."))
+        elif may_charge:
+            messages.warning(
+                request,
+                _("The job was canceled. The provider had accepted it: it may still be charged."),
+            )
+        else:
+            messages.success(
+                request, _("The job was canceled before the provider took it: no cost.")
+            )
+        return redirect("imagegen_wagtail:job", job.pk)
 
 
 @require_GET
@@ -192,6 +284,7 @@ def status(request: HttpRequest, job_id: uuid.UUID) -> JsonResponse:
     if job is None or not _may_watch(request.user, job):
         return JsonResponse({"error": _("No such job.")}, status=404)
     data = job_status(job)
+    data.update(job_states.job_flags(job))
     data["images"] = [_image_data(link) for link in _links(job.pk)]
     response = JsonResponse(data)
     add_never_cache_headers(response)
@@ -232,11 +325,16 @@ class ChooserGenerateView(View):
         if job is None:
             return self._form(form)
         context = progress_context(job)
-        context["chosen_url"] = self._chosen_url_template()
-        context["again_url"] = self._preserving(
+        context["confirm_url"] = self._preserving(
+            reverse("imagegen_wagtail:chooser_confirm", args=[0]).replace("/0/", "/{id}/")
+        )
+        context["again_url"] = self._again_url(job)
+        return self._render("imagegen_wagtail/chooser/job.html", context)
+
+    def _again_url(self, job: GenerationJob) -> str:
+        return self._preserving(
             f"{reverse('imagegen_wagtail:chooser')}?{urlencode({'from': job.pk})}"
         )
-        return self._render("imagegen_wagtail/chooser/job.html", context)
 
     def _form(self, form: WagtailGenerateForm) -> HttpResponse:
         context = form_context(self.request, form)
@@ -266,7 +364,76 @@ class ChooserGenerateView(View):
         return self._preserving(url)
 
 
+class ChooserConfirmView(ChooserGenerateView):
+    """The chooser's last step: the generated image, its title and alt text.
+
+    Shown when the job succeeds, before the image is chosen: the title
+    defaults to the short form of the prompt the adapter gave it, the alt
+    text (Wagtail's ``description``) is what the editor types. Posting it
+    saves both (:func:`.review.confirm_image`) and goes on to Wagtail's
+    "chosen" step for the image (its format step from rich text).
+    """
+
+    def get(self, request: HttpRequest, image_id: int) -> HttpResponse:
+        image = self._image(image_id)
+        form = ConfirmImageForm(
+            initial={"title": image.title, "alt_text": getattr(image, "description", "")}
+        )
+        return self._confirm(image, form)
+
+    def post(self, request: HttpRequest, image_id: int) -> HttpResponse:
+        image = self._image(image_id)
+        form = ConfirmImageForm(request.POST)
+        if form.is_valid():
+            try:
+                review.confirm_image(image, user=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field, errors)
+            else:
+                # Wagtail's chooser script follows the redirect and runs the step it answers.
+                return redirect(self._chosen_url_template().replace("{id}", str(image.pk)))
+        return self._confirm(image, form)
+
+    def _image(self, image_id: int) -> Any:
+        image = review.generated_image(image_id)
+        if (
+            image is None
+            or not _may_watch(self.request.user, image.imagegen_output.job)
+            or not review.may_confirm(self.request.user, image)
+        ):
+            raise Http404(_("No such image."))
+        return image
+
+    def _confirm(self, image: Any, form: ConfirmImageForm) -> HttpResponse:
+        job = image.imagegen_output.job
+        context = {
+            "image": image,
+            "preview": image.get_rendition(CONFIRM_FILTER),
+            "job": job,
+            "form": form,
+            "form_action": self._preserving(
+                reverse("imagegen_wagtail:chooser_confirm", args=[image.pk])
+            ),
+            "again_url": self._again_url(job),
+        }
+        return self._render("imagegen_wagtail/chooser/confirm.html", context)
+
+
 # Helpers -----------------------------------------------------------------
+
+
+def _generate_again_url(job: GenerationJob) -> str:
+    return f"{reverse('imagegen_wagtail:generate')}?{urlencode({'from': job.pk})}"
+
+
+def _refused(request: HttpRequest, reason: str) -> HttpResponse:
+    return TemplateResponse(
+        request,
+        "imagegen_wagtail/refused.html",
+        {"page_title": _("Generation job"), "reason": reason},
+        status=403,
+    )
 
 
 def _may_watch(user: Any, job: GenerationJob) -> bool:
