@@ -94,3 +94,70 @@ def test_editor_generates_three_candidates_and_reviews_them_in_the_grid(
         ReviewStatus.NEW,
     ]
     assert not GeneratedImage.objects.get(pk=ids[1]).file
+
+
+@pytest.mark.parametrize(
+    "setting,choose,price,detail,labels",
+    [
+        (
+            "resolution",
+            ["1k", "2k"],
+            "0.06 USD",
+            "(0.02 + 0.04)",
+            ["Resolution: 1K", "Resolution: 2K"],
+        ),
+        (
+            "aspect_ratio",
+            ["1:1", "16:9", "9:16"],
+            "0.06 USD",
+            "(0.02 + 0.02 + 0.02)",
+            ["Aspect ratio: 1:1", "Aspect ratio: 16:9", "Aspect ratio: 9:16"],
+        ),
+        ("prompt", ["at dawn", "in fog"], "0.06 USD", "(0.02 + 0.02 + 0.02)", None),
+    ],
+)
+def test_editor_compares_settings_side_by_side_with_each_price(
+    page: Any,
+    live_server: Any,
+    admin_login: Any,
+    django_user_model: Any,
+    setting: str,
+    choose: list[str],
+    price: str,
+    detail: str,
+    labels: list[str] | None,
+) -> None:
+    """Each kind of comparison: only its own choices are shown, the price is
+    the sum with each job's price, and the run page puts them side by side."""
+    editor = django_user_model.objects.create_user("editor", password=PASSWORD, is_staff=True)
+    editor.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="imagegen", codename__in=DOCUMENTED_EDITOR
+        )
+    )
+    admin_login(page, live_server.url, "editor", PASSWORD)
+    page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
+    page.fill("#id_prompt", "A lighthouse on a cliff")
+    rows = {
+        name: page.locator(f"[data-compare='{name}']") for name in ("resolution", "aspect_ratio")
+    }
+    assert all(row.is_hidden() for row in rows.values())
+    page.select_option("#id_compare", setting)
+    if setting == "prompt":
+        assert all(row.is_hidden() for row in rows.values())
+        page.fill("#id_other_prompt_1", f"A lighthouse on a cliff {choose[0]}")
+        page.fill("#id_other_prompt_2", f"A lighthouse on a cliff {choose[1]}")
+        labels = ["Wording 1", "Wording 2", "Wording 3"]
+    else:
+        assert rows[setting].is_visible()
+        page.select_option(f"#id_compare_{setting}s", choose)
+    assert page.locator("#imagegen-price").inner_text() == price
+    assert page.locator("#imagegen-price-detail").inner_text() == detail
+    page.get_by_role("button", name="Generate").click()
+
+    page.wait_for_url("**/generationrun/*/change/")
+    run = GenerationRun.objects.get(created_by=editor)
+    assert run.kind == GenerationRun.Kind.COMPARE
+    assert page.locator(".imagegen-run-label").all_inner_texts() == labels
+    prices = page.locator(".imagegen-run-price").all_inner_texts()
+    assert " + ".join(p.removesuffix(" USD") for p in prices) == detail.strip("()")
