@@ -284,6 +284,7 @@ def running(argv: list[str], environ: dict[str, str]) -> Iterator[subprocess.Pop
 #: Every action that reads or writes imagegen's tables.
 DATABASE_ACTIONS = {
     "generate": ["generate", "a kite"],
+    "fill": ["fill", "imagegen_content_tests.Article.cover", "--dry-run"],
     "status": ["status"],
     "sweep": ["sweep"],
     "purge-deliveries": ["purge-deliveries"],

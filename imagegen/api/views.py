@@ -12,7 +12,9 @@ the handler runs: :func:`.auth.require_scope`).
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
@@ -318,6 +320,186 @@ def openapi_document(request: HttpRequest) -> JsonResponse:
     from .openapi import document
 
     return JsonResponse(document(), json_dumps_params={"indent": 2})
+
+
+FILL_ID = Param("run_id", "path", {"type": "string", "format": "uuid"}, "The fill's id.", True)
+FILL_FIELDS = ("field", "ids", "missing", "limit", "dry_run", "all_or_none")
+
+
+@api.operation(
+    "POST",
+    "fills/",
+    name="api-fills",
+    operation_id="createFill",
+    summary="Bulk fill a model's image field",
+    description=(
+        "Generates a declared image field (docs/fields.md) for a model's objects: "
+        "one job per object, by default only where the field is empty. The body: "
+        "field (app_label.Model.field, required), ids (the objects; default all), "
+        "missing (default true), limit, dry_run (only the plan) and all_or_none "
+        "(make no job unless the budgets cover all; default: make those they cover). "
+        "The answer's plan gives the jobs, the price, each budget's money left and "
+        "the objects left out (trimmed: over budget; skipped: with a reason)."
+    ),
+    parameters=(IDEMPOTENCY,),
+    answers=(
+        Answer(201, "Started: run (its id and URL), jobs (their ids) and plan.", None),
+        Answer(200, "The plan (dry_run), or the fill an earlier request with this key made.", None),
+        Answer(400, "Invalid fields, an undeclared field, or nothing to fill (validation_error)."),
+        UNAUTHENTICATED,
+        Answer(402, "The budgets cover no job, or not all with all_or_none (budget_exceeded)."),
+        Answer(
+            403,
+            "Missing imagegen.add_generationjob or the change permission on the model, "
+            "a token without the generate scope, or a failed CSRF check.",
+        ),
+        Answer(413, "The body is larger than 1 MiB."),
+        Answer(415, "The body is not application/json."),
+        UNAVAILABLE,
+    ),
+    permission=ADD,
+    scope="generate",
+)
+def create_fill(request: HttpRequest) -> JsonResponse:
+    from ..services import field_jobs, fill
+
+    data = read_json(request)
+    arguments = _fill_arguments(data)
+    try:
+        declaration = fill.resolve(arguments.pop("field"))
+    except ValidationError as exc:
+        raise errors.validation_error({"field": exc.messages}) from None
+    model = declaration.model
+    if not field_jobs.may_generate(request.user, model):
+        raise errors.permission_denied(
+            ADD,
+            _("Bulk fill needs “imagegen.add_generationjob” and the change permission on %(m)s.")
+            % {"m": model._meta.verbose_name_plural},
+        )
+    ids = arguments.pop("ids")
+    objects = model._default_manager.all()
+    if ids is not None:
+        objects = objects.filter(pk__in=ids)
+    dry_run, all_or_none = arguments.pop("dry_run"), arguments.pop("all_or_none")
+    key = idempotency_key(request)
+    try:
+        if dry_run:
+            found = fill.plan(objects, declaration.field_name, user=request.user, **arguments)
+            return JsonResponse({"plan": found.as_dict()})
+        started = fill.start(
+            objects,
+            declaration.field_name,
+            user=request.user,
+            trim=not all_or_none,
+            key=hashlib.sha256(key.encode()).hexdigest()[: fill.MAX_KEY] if key else "",
+            model=model,
+            **arguments,
+        )
+    except ValidationError as exc:
+        error = errors.from_validation_error(exc)
+        if error.code == "budget_exceeded":
+            found = fill.plan(objects, declaration.field_name, user=request.user, **arguments)
+            error.extra["plan"] = found.as_dict()
+        raise error from None
+    body = _fill_data(request, started.run)
+    body["plan"] = started.plan.as_dict() if started.plan else None
+    return JsonResponse(body, status=201 if started.created else 200)
+
+
+@api.operation(
+    "GET",
+    # Any text, so a malformed id is the API's 404 like an unknown one.
+    "fills/<str:run_id>/",
+    name="api-fill",
+    operation_id="getFill",
+    summary="Read a bulk fill's progress",
+    description=(
+        "Counts of the fill's jobs by status and by outcome (attached, kept, "
+        "discarded; pending_review), and each object's latest job."
+    ),
+    parameters=(FILL_ID,),
+    answers=(
+        Answer(200, "The fill.", None),
+        UNAUTHENTICATED,
+        Answer(403, "Missing imagegen.view_generationjob, or a token without the read scope."),
+        Answer(404, "No such fill, or another user's (without imagegen.view_all_jobs)."),
+        UNAVAILABLE,
+    ),
+    permission=VIEW,
+    scope="read",
+)
+def get_fill(request: HttpRequest, run_id: Any) -> JsonResponse:
+    from ..models import GenerationRun
+
+    _require_view(request.user)
+    runs = GenerationRun.objects.filter(kind=GenerationRun.Kind.FILL)
+    if not request.user.has_perm("imagegen.view_all_jobs"):
+        runs = runs.filter(created_by=request.user)
+    try:
+        run = runs.filter(pk=uuid.UUID(str(run_id))).first()
+    except ValueError:
+        run = None
+    if run is None:
+        raise errors.not_found(_("No such fill."))
+    return JsonResponse(_fill_data(request, run))
+
+
+def _fill_arguments(data: Any) -> dict[str, Any]:
+    """``fill.start()``'s arguments from a ``createFill`` body, types checked."""
+    if not isinstance(data, dict):
+        raise errors.validation_error({"non_field_errors": [_("The body must be a JSON object.")]})
+    problems: dict[str, list[str]] = {}
+    for name in sorted(set(data) - set(FILL_FIELDS)):
+        problems.setdefault(name, []).append(_("Unknown field."))
+    field = data.get("field")
+    if not isinstance(field, str) or not field:
+        problems.setdefault("field", []).append(_("Give the field as app_label.Model.field."))
+    ids = data.get("ids")
+    if ids is not None and (
+        not isinstance(ids, list) or not ids or not all(isinstance(i, str | int) for i in ids)
+    ):
+        problems.setdefault("ids", []).append(_("A non-empty list of object ids."))
+    limit = data.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        problems.setdefault("limit", []).append(_("A whole number from 1."))
+    flags = {"missing": True, "dry_run": False, "all_or_none": False}
+    for name in flags:
+        if name in data and not isinstance(data[name], bool):
+            problems.setdefault(name, []).append(_("true or false."))
+    if problems:
+        raise errors.validation_error(problems)
+    return {
+        "field": field,
+        "ids": ids,
+        "limit": limit,
+        **{name: data.get(name, default) for name, default in flags.items()},
+    }
+
+
+def _fill_data(request: HttpRequest, run: Any) -> dict[str, Any]:
+    from django.urls import reverse
+
+    from ..services import fill
+
+    return {
+        "id": str(run.pk),
+        "url": request.build_absolute_uri(reverse("imagegen:api-fill", args=[run.pk])),
+        "field": f"{run.target_content_type.app_label}."
+        f"{run.target_content_type.model_class().__name__}.{run.target_field}",
+        "created_at": run.created_at.isoformat(),
+        "review": bool((run.settings or {}).get("review")),
+        "summary": fill.summary(run),
+        "jobs": [
+            {
+                "object_id": row.object_id,
+                "job": str(row.job.pk),
+                "status": row.job.status,
+                "error_message": row.job.error_message,
+                "outcome": row.outcome,
+            }
+            for row in fill.rows(run)
+        ],
+    }
 
 
 # Parsing ---------------------------------------------------------------------

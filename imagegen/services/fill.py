@@ -293,9 +293,7 @@ def start(
                 candidates=1,
                 idempotency_key=_job_key(key, obj) if key else "",
             )
-            GenerationJob.objects.filter(pk__in=[j.pk for j in made], run__isnull=True).update(
-                run=run
-            )
+            _join(run, made)
             jobs.extend(made)
     return FillStart(run, found, jobs)
 
@@ -461,6 +459,22 @@ def _fill_run(job: GenerationJob) -> GenerationRun:
             code="not_succeeded",
         )
     return run
+
+
+def _join(run: GenerationRun, made: list[GenerationJob]) -> None:
+    """Move jobs just made by :func:`field_jobs.create_field_jobs` into the
+    fill's run: it makes a ``candidates`` run per request, which for a fill
+    would be one run per object (the empty ones are deleted)."""
+    others = {job.run_id for job in made if job.run_id not in (None, run.pk)}
+    GenerationJob.objects.filter(pk__in=[job.pk for job in made]).exclude(
+        run__kind=GenerationRun.Kind.FILL
+    ).update(run=run)
+    GenerationRun.objects.filter(
+        pk__in=others, kind=GenerationRun.Kind.CANDIDATES, jobs=None
+    ).delete()
+    for job in made:
+        if job.run_id is None or job.run_id in others:
+            job.run = run
 
 
 def _run_for_key(user: Any, key: str) -> GenerationRun | None:
