@@ -170,8 +170,9 @@ def _algorithm(private_key: str) -> str:
 def has_manifest(path: str | os.PathLike, content_type: str) -> bool:
     """Whether the image at ``path`` carries a C2PA manifest store, valid or not.
 
-    Read with ``c2pa.Reader`` when the extra is installed; a store it cannot
-    parse still counts (changing the file would not make it any better).
+    Read with ``c2pa.Reader`` when the extra is installed, without
+    validating (which would hash the whole file in memory); a store it
+    cannot parse, or a remote manifest the file points to, still counts.
     Without the extra, the container's C2PA box is looked for.
     """
     if not available():
@@ -179,9 +180,12 @@ def has_manifest(path: str | os.PathLike, content_type: str) -> bool:
     c2pa = _c2pa()
     with open(path, "rb") as stream:
         try:
-            reader = c2pa.Reader.try_create(content_type, stream, None, _context())
+            # Found, not validated: validating hashes the whole file in memory.
+            reader = c2pa.Reader.try_create(content_type, stream, None, _context(validate=False))
         except c2pa.C2paError:
-            return provenance.has_c2pa_box(path)
+            # Not "no manifest" (try_create answers None for that): one it
+            # cannot parse, or a remote one; either breaks if the file changes.
+            return True
         if reader is None:
             return False
         reader.close()
@@ -307,15 +311,15 @@ def _replacing(target: str | os.PathLike) -> Iterator[str]:
         raise
 
 
-def _context() -> Any:
-    return _context_for(_trust_anchors())
+def _context(*, validate: bool = True) -> Any:
+    return _context_for(_trust_anchors(), validate)
 
 
-@lru_cache(maxsize=4)
-def _context_for(anchors: str) -> Any:
+@lru_cache(maxsize=8)
+def _context_for(anchors: str, validate: bool) -> Any:
     settings: dict[str, Any] = {
         # A remote manifest is a URL in the file: never fetched from a worker.
-        "verify": {"remote_manifest_fetch": False},
+        "verify": {"remote_manifest_fetch": False, "verify_after_reading": validate},
         # Thumbnails decode the whole image (64 MB at 4K): memory would not stay flat.
         "builder": {"thumbnail": {"enabled": False}},
     }
