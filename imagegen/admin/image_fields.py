@@ -25,6 +25,7 @@ from django import forms
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.db.models.fields.files import FieldFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -64,11 +65,7 @@ def preview_url(asset: Any) -> str:
     url = getattr(asset, "thumbnail_url", "")
     if url:
         return url
-    file = getattr(asset, "file", None)
-    try:
-        return file.url if file else ""
-    except ValueError:  # a file field without a file
-        return ""
+    return _file_url(getattr(asset, "file", None))
 
 
 class FieldGenerateForm(forms.Form):
@@ -78,7 +75,7 @@ class FieldGenerateForm(forms.Form):
 
     prompt = forms.CharField(
         label=gettext_lazy("Prompt"),
-        widget=forms.Textarea(attrs={"rows": 4, "class": "vLargeTextField"}),
+        widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
     )
     resolution = forms.ChoiceField(label=gettext_lazy("Resolution"), widget=forms.RadioSelect)
     aspect_ratio = forms.ChoiceField(label=gettext_lazy("Aspect ratio"))
@@ -181,6 +178,8 @@ class GenerateControlWidget(forms.Widget):
         self.widget.is_required = self.is_required
         context = {
             "field_widget": self.widget.render(name, value, attrs, renderer),
+            # A file field's current image, seen beside its link.
+            "current_url": _file_url(value) if isinstance(value, FieldFile) else "",
             **self.control,
             "history": [
                 _job_row(job, self.control["job_url"]) for job in self.control["history"]()
@@ -466,6 +465,13 @@ def _declaration(model: type[models.Model], name: str) -> FieldDeclaration:
 
 def _error_field(form: Any, name: str) -> str | None:
     return name if name in form.fields else None
+
+
+def _file_url(file: Any) -> str:
+    try:
+        return file.url if file else ""
+    except ValueError:  # a file field without a file
+        return ""
 
 
 def _uuid(value: str) -> uuid.UUID | None:

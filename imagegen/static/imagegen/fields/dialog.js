@@ -9,8 +9,6 @@
     const dialog = document.createElement('dialog');
     dialog.className = 'imagegen-field-dialog';
     dialog.setAttribute('aria-labelledby', 'imagegen-field-dialog-title');
-    // Outside the admin's form: the dialog has a form of its own.
-    document.body.append(dialog);
     let control = null;
     let opener = null;
     let picked = null;
@@ -95,8 +93,12 @@
             }
         });
         const response = await fetch(url, { credentials: 'same-origin' });
-        show(await response.text());
-        dialog.showModal();
+        const html = await response.text();
+        // Outside the admin's form (the dialog has a form of its own); this
+        // script runs in <head>, before <body> exists.
+        if (!dialog.isConnected) { document.body.append(dialog); }
+        if (!dialog.open) { dialog.showModal(); }
+        show(html);
         const first = dialog.querySelector('textarea, input:not([type=hidden]), button');
         if (first) { first.focus(); }
     }
