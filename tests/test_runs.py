@@ -469,6 +469,25 @@ class TestRunPage:
         assert {job.source_job_id for job in new.jobs.all()} == {source.pk}
         assert new.jobs.count() == 3
 
+    def test_run_list_shows_statuses_and_price_in_constant_queries(
+        self, logged_in, editor, run_with_images, django_assert_max_num_queries
+    ):
+        run, _images = run_with_images
+        GenerationJob.objects.filter(pk=run.jobs.first().pk).update(status=Status.RUNNING)
+        runs.start(dict(SETTINGS), candidates=2, user=editor)
+        with django_assert_max_num_queries(12):
+            response = logged_in.get(reverse("admin:imagegen_generationrun_changelist"))
+        html = response.content.decode()
+        assert "2 Succeeded, 1 Running" in html and "2 Queued" in html
+        assert "0.06" in html and "0.04" in html
+
+    def test_more_like_this_run_page_links_its_source(self, logged_in, editor, run_with_images):
+        run, _images = run_with_images
+        source = run.jobs.first()
+        new = runs.more_like_this(source, user=editor).run
+        html = logged_in.get(run_url(new)).content.decode()
+        assert "Made from" in html and job_url(source) in html
+
     def test_documented_editor_sees_runs(self, client, django_user_model):
         client.force_login(make_user(django_user_model, *EDITOR))
         response = client.get(reverse("admin:index"))

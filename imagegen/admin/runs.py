@@ -9,13 +9,14 @@ job opens the job's page as before, a run opens the run's page.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -43,7 +44,16 @@ VIEW_PERMISSIONS = ("imagegen.view_generationjob", "imagegen.change_generationjo
 
 @admin.register(GenerationRun)
 class GenerationRunAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "kind", "prompt", "job_count", "created_by", "created_at")
+    list_display = (
+        "__str__",
+        "kind",
+        "prompt",
+        "job_count",
+        "statuses",
+        "price",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("kind", ("created_by", admin.RelatedOnlyFieldListFilter), "created_at")
     list_select_related = ("created_by",)
     date_hierarchy = "created_at"
@@ -73,7 +83,12 @@ class GenerationRunAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[GenerationRun]:
-        queryset = super().get_queryset(request).annotate(job_total=Count("jobs"))
+        queryset = (
+            super()
+            .get_queryset(request)
+            .annotate(job_total=Count("jobs"), price_total=Sum("jobs__estimated_cost"))
+            .prefetch_related(Prefetch("jobs", GenerationJob.objects.only("run", "status")))
+        )
         if permissions.sees_all(request.user):
             return queryset
         return queryset.filter(created_by=request.user.pk)
@@ -81,6 +96,16 @@ class GenerationRunAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("jobs"), ordering="job_total")
     def job_count(self, run: GenerationRun) -> int:
         return run.job_total
+
+    @admin.display(description=gettext_lazy("status"))
+    def statuses(self, run: GenerationRun) -> str:
+        """How many of the run's jobs are in each status, e.g. "2 Succeeded, 1 Running"."""
+        counts = Counter(job.get_status_display() for job in run.jobs.all())
+        return ", ".join(f"{n} {label}" for label, n in counts.most_common())
+
+    @admin.display(description=gettext_lazy("price"), ordering="price_total")
+    def price(self, run: GenerationRun) -> str:
+        return "" if run.price_total is None else money(run.price_total)
 
     @admin.display(description=gettext_lazy("prompt"))
     def prompt(self, run: GenerationRun) -> str:
@@ -125,6 +150,9 @@ class GenerationRunAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "original": run,
             "run": run,
+            "source_job": permissions.visible_jobs(user)
+            .filter(pk=_uuid_or_none(run.settings.get("source_job", "")))
+            .first(),
             "cards": [self._card(run, job, number) for number, job in enumerate(jobs, start=1)],
             "total": _total(jobs),
             "currency": conf.get_setting("CURRENCY"),
