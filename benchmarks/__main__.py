@@ -20,6 +20,7 @@ BENCHMARKS = (
     "sweep_scale",
     "throughput",
     "finalize_memory",
+    "preview_first_view",
     "polls_per_job",
     "web_time",
 )

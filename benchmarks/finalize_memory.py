@@ -1,7 +1,7 @@
 """Memory: peak RSS growth of a worker process finalizing (download, verify,
 hash, store, attach) one 1K, 2K and 4K output, the sandbox's largest PNGs
-(random pixels, which do not compress). The preview made afterwards by
-``imagegen.make_thumbnails`` is measured apart: it must decode the image.
+(random pixels, which do not compress). Previews are made on first view,
+measured by ``benchmarks.preview_first_view``.
 
     .venv/bin/python -m benchmarks.finalize_memory
 
@@ -12,16 +12,11 @@ Each resolution runs in a fresh process; the sandbox runs in its own.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
 
-from .common import free_port, setup_django, summary, table
-
-
-def _rss_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from .common import PeakMemory, free_port, setup_django, summary, table
 
 
 def measure(resolution: str, api_url: str) -> dict:
@@ -52,19 +47,15 @@ def measure(resolution: str, api_url: str) -> dict:
         warm = finish("warm-up [sandbox:latency=0]", "1k")
         services.finalize(warm.pk)
         job = finish(f"memory {resolution} [sandbox:noise] [sandbox:latency=0]", resolution)
-        before = _rss_peak_mb()
-        outcome = services.finalize(job.pk)
-        after_finalize = _rss_peak_mb()
-        services.thumbnails.make_thumbnails(job.pk)
-        after_thumbnail = _rss_peak_mb()
+        with PeakMemory() as peak:
+            outcome = services.finalize(job.pk)
     image = GenerationJob.objects.get(pk=job.pk).images.get()
     return {
         "resolution": resolution,
         "outcome": outcome,
         "pixels": f"{image.width}x{image.height}",
         "file_mb": image.size / 2**20,
-        "finalize_mb": after_finalize - before,
-        "thumbnail_mb": after_thumbnail - after_finalize,
+        "finalize_mb": peak.mb,
     }
 
 
@@ -102,7 +93,7 @@ def main() -> None:
     print("Peak RSS growth of a worker process (fresh process per resolution):\n")
     print(
         table(
-            ["output", "pixels", "file MB", "finalize MB", "finalize / file", "preview MB"],
+            ["output", "pixels", "file MB", "finalize MB", "finalize / file"],
             [
                 (
                     r["resolution"],
@@ -110,7 +101,6 @@ def main() -> None:
                     f"{r['file_mb']:.1f}",
                     f"{r['finalize_mb']:.1f}",
                     f"{r['finalize_mb'] / r['file_mb']:.2f}",
-                    f"{r['thumbnail_mb']:.1f}",
                 )
                 for r in rows
             ],

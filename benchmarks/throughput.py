@@ -8,7 +8,8 @@ zero latency and 1K PNG outputs, PostgreSQL and Redis.
     .venv/bin/python -m benchmarks.throughput [--jobs 300]
 
 CPU per job counts the worker host, the web server and this process (which
-creates the jobs, as a request would); not the sandbox.
+creates the jobs, as a request would); not the sandbox. Previews are not
+part of a job: they are made on first view (``benchmarks.preview_first_view``).
 Targets: at least 20 jobs/s; under 30 ms of imagegen CPU per job.
 """
 
@@ -72,7 +73,6 @@ def stage_costs(jobs: int) -> dict[str, float]:
     from django.test import override_settings
 
     from imagegen import services
-    from imagegen.services.thumbnails import make_thumbnails
 
     cpu: Counter = Counter()
 
@@ -95,7 +95,6 @@ def stage_costs(jobs: int) -> dict[str, float]:
                 timed("poll", lambda job=job: services.poll(job.pk))
                 job.refresh_from_db()
             timed("finalize", lambda job=job: services.finalize(job.pk))
-            timed("preview", lambda job=job: make_thumbnails(job.pk))
     return {step: seconds / jobs * 1000 for step, seconds in cpu.items()}
 
 
