@@ -22,7 +22,8 @@
   choosing: the object unchanged; a choice the service refuses (another
   object's job, a job not succeeded, an output it did not make, a malformed
   id): a form error, nothing saved;
-- history: a job still running shows "generating…" under the field; once
+- history: a job still running shows "generating…" under the field (on an
+  add form: the editor's own unsaved jobs, linked when the form saves); once
   it finished (nobody watching) it shows its status, thumbnail and link.
 """
 
@@ -438,3 +439,22 @@ class TestHistory:
         assert reverse("admin:imagegen_generationjob_change", args=[job.pk]) in page
         article.refresh_from_db()
         assert not article.cover
+
+    def test_add_form_shows_the_editor_s_own_unsaved_jobs_and_links_them_on_save(
+        self, client, declared, writer, django_user_model
+    ):
+        client.force_login(writer)
+        mine = field_job(Article, writer, status=Status.RUNNING, images=0)
+        theirs = field_job(Article, make_user(django_user_model, "imagegen.add_generationjob"))
+        page = client.get(url("article", "add")).content.decode()
+        assert f'data-job-id="{mine.pk}"' in page and "generating…" in page
+        assert str(theirs.pk) not in page
+        # Saved without opening the dialog: the jobs listed become the object's.
+        jobs = re.search(r'name="_imagegen-cover-jobs" value="([^"]*)"', page).group(1)
+        response = client.post(
+            url("article", "add"), {"title": "New", "_imagegen-cover-jobs": jobs}
+        )
+        assert response.status_code == 302
+        saved = Article.objects.get(title="New")
+        assert GenerationJob.objects.get(pk=mine.pk).target_object_id == str(saved.pk)
+        assert GenerationJob.objects.get(pk=theirs.pk).target_object_id == ""

@@ -176,14 +176,18 @@ class GenerateControlWidget(forms.Widget):
 
     def render(self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None) -> str:
         self.widget.is_required = self.is_required
+        history = self.control["history"]()
+        posted = dict(self.control["posted"])
+        if self.control["adding"] and not posted["jobs"]:
+            # An add form's jobs listed under the field become the object's when it is saved.
+            posted["jobs"] = ",".join(str(job.pk) for job in history)
         context = {
             "field_widget": self.widget.render(name, value, attrs, renderer),
             # A file field's current image, seen beside its link.
             "current_url": _file_url(value) if isinstance(value, FieldFile) else "",
             **self.control,
-            "history": [
-                _job_row(job, self.control["job_url"]) for job in self.control["history"]()
-            ],
+            "posted": posted,
+            "history": [_job_row(job, self.control["job_url"]) for job in history],
         }
         return render_to_string(self.template_name, context)
 
@@ -276,7 +280,8 @@ class ImageFieldsAdminMixin:
             {"imagegen_fields": names, "imagegen_user": request.user},
         )
         for name in names:
-            field = form.base_fields[name]
+            # A copy: a field the site's form declares is shared by its subclasses.
+            field = form.base_fields[name] = copy.deepcopy(form.base_fields[name])
             field.widget = GenerateControlWidget(
                 field.widget, self._imagegen_control(request, obj, name, form)
             )
