@@ -351,3 +351,49 @@ def test_c2pa_identity_command_writes_a_usable_identity(tmp_path, algorithm):
 
 def _now():
     return timezone.now()
+
+
+# -- System check -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "fine",
+        "nothing",
+        "certificates-only",
+        "key-only",
+        "unreadable",
+        "mismatched",
+        "bad-anchors",
+        "prompt-not-bool",
+    ],
+)
+def test_system_check_reports_unusable_credentials_settings(tmp_path, identity, case):
+    """Family: a working identity, none at all, only the chain, only the
+    key, a path that cannot be read, a chain with another identity's key,
+    unreadable trust anchors, C2PA_INCLUDE_PROMPT not a bool. The first two
+    pass; every other is imagegen.E034, and no message quotes the key."""
+    from imagegen.checks import credentials as credentials_check
+
+    real, paths = identity
+    other = make_identity("es256")
+    chain, key = str(paths["certificates"]), str(paths["private_key"])
+    config = {
+        "fine": {"C2PA_SIGNING_CERTIFICATES": chain, "C2PA_SIGNING_KEY": key},
+        "nothing": {},
+        "certificates-only": {"C2PA_SIGNING_CERTIFICATES": chain},
+        "key-only": {"C2PA_SIGNING_KEY": key},
+        "unreadable": {"C2PA_SIGNING_CERTIFICATES": str(tmp_path / "x"), "C2PA_SIGNING_KEY": key},
+        "mismatched": {"C2PA_SIGNING_CERTIFICATES": chain, "C2PA_SIGNING_KEY": other.private_key},
+        "bad-anchors": {"C2PA_TRUST_ANCHORS": str(tmp_path / "missing.pem")},
+        "prompt-not-bool": {"C2PA_INCLUDE_PROMPT": "yes"},
+    }[case]
+    with override_settings(IMAGEGEN=config):
+        messages = credentials_check.check()
+    if case in ("fine", "nothing"):
+        assert messages == []
+        return
+    assert [m.id for m in messages] == ["imagegen.E034"]
+    for secret in (real.private_key, other.private_key):
+        assert secret.splitlines()[1] not in f"{messages[0].msg} {messages[0].hint}"

@@ -3,10 +3,10 @@ listed in docs/settings.md).
 
 One registered check runs them all, one module per concern: ``values``
 (the plain values of ``IMAGEGEN``), ``providers``, ``callbacks``, ``urls``,
-``broker`` (the Celery app), ``storage`` and ``fields`` (the generable
-fields). Every configuration mistake is reported here, never as a
-traceback: a check that cannot run because of another mistake leaves it to
-the check that reports that one.
+``broker`` (the Celery app), ``storage``, ``fields`` (the generable
+fields) and ``credentials`` (Content Credentials). Every configuration
+mistake is reported here, never as a traceback: a check that cannot run
+because of another mistake leaves it to the check that reports that one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.core.checks import CheckMessage, Error, Tags, register
 
 from .. import conf
 from ..exceptions import ImagegenConfigurationError
-from . import broker, callbacks, fields, providers, storage, urls, values
+from . import broker, callbacks, credentials, fields, providers, storage, urls, values
 
 
 @register(Tags.compatibility)
@@ -41,4 +41,5 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         *broker.check(),
         *storage.check(),
         *fields.check(),
+        *credentials.check(),
     ]
