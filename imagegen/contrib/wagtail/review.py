@@ -31,7 +31,7 @@ def short_title(prompt: str, limit: int = SHORT_TITLE) -> str:
     if len(first) <= limit:
         return first
     cut = first[: limit - 1]
-    if " " in cut:
+    if " " in cut and first[len(cut)] != " ":  # do not end inside a word
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:-") + "…"
 
