@@ -286,6 +286,15 @@ def test_lineage_tag_links_both_ways(editor):
 # The admin ---------------------------------------------------------------------------------------
 
 
+def test_job_page_shows_the_lineage_both_ways(logged_in, editor):
+    parent = make_job(editor, images=1)
+    (child,) = runs.more_like_this(parent, user=editor).jobs
+    down = logged_in.get(job_url(child)).content.decode()
+    assert "Made from" in down and job_url(parent) in down
+    up = logged_in.get(job_url(parent)).content.decode()
+    assert "Made from this" in up and job_url(child) in up
+
+
 class TestGenerateForm:
     def test_one_candidate_opens_the_job_page(self, logged_in, editor):
         response = logged_in.post(reverse(GENERATE), form_data())
