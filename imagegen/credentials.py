@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -61,8 +61,10 @@ SIGNED = "signed"
 KEPT = "kept"
 EMBEDDED = "xmp"
 
-#: The ingredient label the new manifest's action points at.
+#: Ingredient labels the new manifest's action points at: the provider's
+#: result, and each reference image (``reference-0``...).
 _PARENT = "provider-result"
+_INPUT = "reference-"
 
 #: c2pa-python's validation states, as imagegen names them.
 _STATES = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}
@@ -193,19 +195,34 @@ def has_manifest(path: str | os.PathLike, content_type: str) -> bool:
 
 
 def write(
-    path: str | os.PathLike, record: provenance.Provenance, *, format: str, content_type: str
+    path: str | os.PathLike,
+    record: provenance.Provenance,
+    *,
+    format: str,
+    content_type: str,
+    references: Iterable[Any] = (),
 ) -> str:
     """Give the verified image at ``path`` its provenance, in place; return how.
 
     :data:`SIGNED`: a new C2PA manifest (signing identity configured; the
-    provider's manifest, if any, is its parent). :data:`KEPT`: the provider's
-    manifest is left intact, the file unchanged. :data:`EMBEDDED`: imagegen's
-    XMP, as :func:`.provenance.embed` writes it.
+    provider's manifest, if any, is its parent; ``references``, the job's
+    reference ``GeneratedImage`` rows, its inputs). :data:`KEPT`: the
+    provider's manifest is left intact, the file unchanged.
+    :data:`EMBEDDED`: imagegen's XMP, as :func:`.provenance.embed` writes it.
+    ``references`` is only iterated when signing (a queryset stays unrun).
     """
     identity = signing_identity()
     present = has_manifest(path, content_type)
     if identity is not None:
-        sign(path, path, record, content_type=content_type, identity=identity, parent=present)
+        sign(
+            path,
+            path,
+            record,
+            content_type=content_type,
+            identity=identity,
+            parent=present,
+            references=[image for image in references if image.file],
+        )
         return SIGNED
     if present:
         return KEPT
@@ -221,6 +238,7 @@ def sign(
     content_type: str,
     identity: SigningIdentity,
     parent: bool,
+    references: Sequence[Any] = (),
     include_prompt: bool | None = None,
 ) -> None:
     """Copy ``source`` to ``target`` with a new C2PA manifest signed by ``identity``.
@@ -229,7 +247,10 @@ def sign(
     ``trainedAlgorithmicMedia`` (software agent: the model) and holds
     ``record`` as the :data:`JOB_ASSERTION` (the prompt only if
     ``include_prompt``, by default ``C2PA_INCLUDE_PROMPT``). With ``parent``,
-    ``source``'s own manifest becomes the parent ingredient.
+    ``source``'s own manifest becomes the parent ingredient. Each of
+    ``references`` (stored ``GeneratedImage`` rows: an image-to-image job's
+    references) is an ``inputTo`` ingredient, named by the same action: C2PA
+    2.1's relationship for what a generative model was given.
 
     Streams file to file; ``target`` may be ``source`` (a temporary file
     beside it is renamed over it). Raises :class:`ImageRejectedError` when the
@@ -241,7 +262,8 @@ def sign(
         include_prompt = conf.get_setting("C2PA_INCLUDE_PROMPT")
     context = _context()
     try:
-        builder = c2pa.Builder(_definition(record, content_type, parent, include_prompt), context)
+        definition = _definition(record, content_type, parent, len(references), include_prompt)
+        builder = c2pa.Builder(definition, context)
         signer = c2pa.Signer.from_info(
             c2pa.C2paSignerInfo(
                 identity.algorithm,
@@ -254,6 +276,17 @@ def sign(
         raise ImagegenConfigurationError(f"The C2PA signing identity is unusable: {exc}") from None
     with builder, signer, _replacing(target) as temporary:
         try:
+            for number, image in enumerate(references):
+                with image.file.open("rb") as stream:
+                    builder.add_ingredient(
+                        {
+                            "title": str(image.title or os.path.basename(image.file.name)),
+                            "relationship": "inputTo",
+                            "label": f"{_INPUT}{number}",
+                        },
+                        image.content_type,
+                        stream,
+                    )
             with open(source, "rb") as src:
                 if parent:
                     ingredient = {
@@ -270,7 +303,11 @@ def sign(
 
 
 def _definition(
-    record: provenance.Provenance, content_type: str, parent: bool, include_prompt: bool
+    record: provenance.Provenance,
+    content_type: str,
+    parent: bool,
+    references: int,
+    include_prompt: bool,
 ) -> dict[str, Any]:
     facts = record.as_dict()
     if not include_prompt:
@@ -281,8 +318,10 @@ def _definition(
         "softwareAgent": {"name": record.model or record.provider},
         "when": facts["created_at"],
     }
-    if parent:
-        action["parameters"] = {"ingredientIds": [_PARENT]}
+    ingredients = [_PARENT] if parent else []
+    ingredients += [f"{_INPUT}{number}" for number in range(references)]
+    if ingredients:
+        action["parameters"] = {"ingredientIds": ingredients}
     return {
         "claim_generator_info": [{"name": "imagegen", "version": __version__}],
         "format": content_type,

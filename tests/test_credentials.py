@@ -206,6 +206,37 @@ def test_prompt_is_signed_only_when_allowed(signing, settings, include):
         assert facts["prompt"] == job.prompt
 
 
+@pytest.mark.parametrize("references", [1, 2])
+def test_image_to_image_references_are_input_ingredients(signing, settings, references):
+    """Family: an image-to-image job with one and with two stored reference
+    images, signing on. Each reference is an ``inputTo`` ingredient (title:
+    its file name) named by the c2pa.created action beside the provider's
+    parent, and the chain still validates."""
+    # The provider is sent the references' URLs: they must be absolute.
+    settings.MEDIA_URL = "http://127.0.0.1/media/"
+    stored_refs = [finish(f"reference {n} [sandbox:credentials=off]")[1] for n in range(references)]
+    job = run_to_end(
+        services.create_job(
+            prompt="the same, at night [sandbox:credentials]",
+            mode="image-to-image",
+            reference_images=stored_refs,
+            reference_urls=["https://example.com/hat.png"],
+        )
+    )
+    assert job.status == Status.SUCCEEDED, job.error_message
+    image = job.images.get()
+    stored = get_storage().open(image.file.name).read()
+    store = store_of(stored, image.content_type)
+    assert store["validation_state"] == "Trusted", store.get("validation_results")
+    manifest = active(store)
+    relationships = sorted(i["relationship"] for i in manifest["ingredients"])
+    assert relationships == ["inputTo"] * references + ["parentOf"]
+    titles = {i["title"] for i in manifest["ingredients"] if i["relationship"] == "inputTo"}
+    assert titles == {os.path.basename(ref.file.name) for ref in stored_refs}
+    (created,) = assertion(manifest, "c2pa.actions")["actions"]
+    assert len(created["parameters"]["ingredients"]) == references + 1
+
+
 # -- Detection -------------------------------------------------------------------------
 
 

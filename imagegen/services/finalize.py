@@ -180,7 +180,11 @@ def _store(
         # Signed into a C2PA manifest, kept byte-for-byte (the provider's own
         # manifest, no identity to sign with), or written as XMP.
         credentials.write(
-            fetched.path, record, format=image.format, content_type=image.content_type
+            fetched.path,
+            record,
+            format=image.format,
+            content_type=image.content_type,
+            references=job.reference_images.all(),
         )
         lease.check()
         name = save_file(output_name(job, index, image.extension), fetched.path, image.content_type)
