@@ -351,11 +351,13 @@ def _replacing(target: str | os.PathLike) -> Iterator[str]:
 
 
 def _context(*, validate: bool = True) -> Any:
-    return _context_for(_trust_anchors(), validate)
+    # Per process: a native context made before a fork (a check run by the
+    # parent of prefork workers) is not used by the children.
+    return _context_for(_trust_anchors(), validate, os.getpid())
 
 
 @lru_cache(maxsize=8)
-def _context_for(anchors: str, validate: bool) -> Any:
+def _context_for(anchors: str, validate: bool, pid: int) -> Any:
     settings: dict[str, Any] = {
         # A remote manifest is a URL in the file: never fetched from a worker.
         "verify": {"remote_manifest_fetch": False, "verify_after_reading": validate},
