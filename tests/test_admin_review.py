@@ -407,6 +407,9 @@ class TestJobPage:
         assert html.count('name="title"') == 3  # two images and the card template
         assert "readonly" not in html.split('id="imagegen-results"')[1].split("</template>")[0]
         assert 'value="approve"' in html and 'value="discard"' in html
+        # Not nested in the page's own form (a browser would drop the inner form).
+        page_form = html.index('id="generationjob_form"')
+        assert html.rindex('<form class="imagegen-card imagegen-review"') < page_form
 
     def test_moderation_refusal_offers_edit_the_prompt_not_retry(self, client, documented_editor):
         job = make_job(documented_editor, status=Status.FAILED, error_code="CONTENT_VIOLATION")

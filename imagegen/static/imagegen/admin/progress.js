@@ -107,7 +107,8 @@
         function newCard(image) {
             const card = cardTemplate.content.firstElementChild.cloneNode(true);
             card.dataset.imageId = String(image.id);
-            card.action = urlFor(panel.dataset.reviewUrl, image.id);
+            // setAttribute: card.action is the form's buttons named "action".
+            card.setAttribute('action', urlFor(panel.dataset.reviewUrl, image.id));
             card.querySelectorAll('a').forEach((a) => { a.href = urlFor(panel.dataset.imageUrl, image.id); });
             card.querySelector('[name=title]').value = image.title;
             card.querySelector('[name=alt_text]').value = image.alt_text;
@@ -177,7 +178,7 @@
             const data = new FormData(card, event.submitter);
             card.classList.add('is-busy');
             try {
-                const response = await fetch(card.action, {
+                const response = await fetch(card.getAttribute('action'), {
                     method: 'POST',
                     body: data,
                     credentials: 'same-origin',
