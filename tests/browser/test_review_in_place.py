@@ -65,6 +65,13 @@ def job_page(live_server: Any, job: Any) -> str:
     return f"{live_server.url}/admin/imagegen/generationjob/{job.pk}/change/"
 
 
+def shot(page: Any, directory: Path, name: str, who: str, **options: Any) -> None:
+    """A screenshot for docs/screenshots: the editor's run only (the
+    superuser's page is the same), so a refresh does not double them."""
+    if who == "editor":
+        page.screenshot(path=directory / f"{name}.png", **options)
+
+
 def visible_text(page: Any, selector: str) -> str:
     locator = page.locator(selector)
     locator.wait_for(state="visible")
@@ -123,7 +130,7 @@ def test_review_without_reload_keeps_the_text_and_discard_can_be_undone(
         "() => { const i = document.querySelector('.imagegen-review img');"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
-    page.screenshot(path=screenshot_dir / f"job-review-{who}.png", full_page=True)
+    shot(page, screenshot_dir, "job-review", who, full_page=True)
 
     # Discard: the file stays for the undo time; Undo brings the image back.
     card.get_by_role("button", name="Discard").click()
@@ -134,7 +141,7 @@ def test_review_without_reload_keeps_the_text_and_discard_can_be_undone(
     assert image.review_status == ReviewStatus.DISCARDED and image.file
     # Every image discarded: nothing to use as a reference.
     assert page.locator(".imagegen-tool button[name=use_as_reference]").is_hidden()
-    page.screenshot(path=screenshot_dir / f"job-discard-undo-{who}.png", full_page=True)
+    shot(page, screenshot_dir, "job-discard-undo", who, full_page=True)
     undo.get_by_role("button", name="Undo").click()
     undo.wait_for(state="hidden")
     image.refresh_from_db()
@@ -193,7 +200,7 @@ def test_logged_out_and_server_down_are_said_and_the_page_resumes(
     # The server stops answering (the network edge: requests fail).
     page.route("**/status/", lambda route: route.abort("connectionrefused"))
     assert "not answering" in visible_text(page, "#imagegen-connection")
-    page.screenshot(path=screenshot_dir / f"job-offline-{who}.png", full_page=True)
+    shot(page, screenshot_dir, "job-offline", who, full_page=True)
     page.unroute("**/status/")
     notice.wait_for(state="hidden", timeout=30_000)
 
@@ -202,7 +209,7 @@ def test_logged_out_and_server_down_are_said_and_the_page_resumes(
     cookies = page.context.cookies()
     page.context.clear_cookies()
     assert "logged out" in visible_text(page, "#imagegen-connection")
-    page.screenshot(path=screenshot_dir / f"job-logged-out-{who}.png", full_page=True)
+    shot(page, screenshot_dir, "job-logged-out", who, full_page=True)
     page.context.add_cookies(cookies)
     notice.wait_for(state="hidden", timeout=30_000)
     # And it carries on: the job's end shows without a reload.
@@ -241,7 +248,7 @@ def test_waiting_to_retry_is_neutral_and_names_no_provider_code(
     # Neutral: not the error colours of a failed job.
     assert page.locator("#imagegen-waiting").evaluate("e => e.className") == "imagegen-note"
     assert "imagegen-bar--waiting" in page.locator("#imagegen-bar-track").get_attribute("class")
-    page.screenshot(path=screenshot_dir / f"job-waiting-{who}.png", full_page=True)
+    shot(page, screenshot_dir, "job-waiting", who, full_page=True)
 
 
 @pytest.mark.parametrize("who", USERS)
@@ -270,7 +277,7 @@ def test_past_the_usual_time_the_clock_runs_and_the_bar_is_not_frozen(
     track = page.locator("#imagegen-bar-track")
     assert "imagegen-bar--overdue" in track.get_attribute("class")
     assert track.get_attribute("aria-valuenow") is None  # no figure pretending to know
-    page.screenshot(path=screenshot_dir / f"job-overdue-{who}.png", full_page=True)
+    shot(page, screenshot_dir, "job-overdue", who, full_page=True)
     # An ended job gets its own bar: canceled is not a failure's red.
     services.cancel(job.pk)
     page.wait_for_function(
@@ -315,7 +322,7 @@ def test_a_moderation_refusal_offers_edit_the_prompt(
     assert page.locator("#imagegen-refused").is_visible()
     assert page.locator("#imagegen-cancel-note").is_hidden()
     assert "imagegen-bar--failed" in page.locator("#imagegen-bar-track").get_attribute("class")
-    page.screenshot(path=screenshot_dir / f"job-refused-{who}.png", full_page=True)
+    shot(page, screenshot_dir, "job-refused", who, full_page=True)
     edit.click()
     page.wait_for_url("**/generationjob/add/**")
     assert page.locator("#id_prompt").input_value() == "A forbidden thing"
@@ -353,7 +360,7 @@ def test_layouts_at_1280_and_390_px(
     assert headers.count() >= 9
     for right in _right_edges(page, "#result_list thead th"):
         assert right <= 1280, "a column of the job list is cut off at 1280 px"
-    page.screenshot(path=screenshot_dir / f"job-list-1280-{who}.png", full_page=False)
+    shot(page, screenshot_dir, "job-list-1280", who, full_page=False)
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/")
@@ -361,7 +368,7 @@ def test_layouts_at_1280_and_390_px(
     box = badge.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     assert badge.is_visible()
-    page.screenshot(path=screenshot_dir / f"job-list-390-{who}.png", full_page=False)
+    shot(page, screenshot_dir, "job-list-390", who, full_page=False)
 
     for width in (390, 1280):
         page.set_viewport_size({"width": width, "height": 900})
@@ -378,7 +385,7 @@ def test_layouts_at_1280_and_390_px(
             ".filter(e => e.getBoundingClientRect().right > edge).map(e => e.tagName); }"
         )
         assert results.evaluate("e => e.scrollWidth <= e.clientWidth"), wide
-        page.screenshot(path=screenshot_dir / f"job-page-{width}-{who}.png", full_page=True)
+        shot(page, screenshot_dir, f"job-page-{width}", who, full_page=True)
     wait_until(lambda: GeneratedImage.objects.filter(job=shown).count() == 3, what="images")
 
 
