@@ -164,11 +164,17 @@ class TestPermissions:
             assert not allowed and page.status_code in (302, 403)
 
     @pytest.mark.parametrize("form", ["add", "change"])
-    def test_superuser(self, client, declared, article, admin_user, form):
+    @pytest.mark.parametrize(("model", "field"), [("article", "cover"), ("profile", "portrait")])
+    def test_superuser(self, client, declared, article, admin_user, form, model, field):
         client.force_login(admin_user)
-        object_id = "add" if form == "add" else article.pk
-        assert CONTROL in client.get(url("article", object_id)).content.decode()
-        assert client.get(url("article", object_id, "generate", "cover")).status_code == 200
+        subject = article if model == "article" else Profile.objects.create(name="Ada")
+        object_id = "add" if form == "add" else subject.pk
+        page = client.get(url(model, object_id)).content.decode()
+        # The field's own widget first (a file input, the admin's related select), then the control.
+        own = 'type="file" name="cover"' if model == "article" else 'name="portrait"'
+        assert page.index(own) < page.index(CONTROL)
+        assert f'data-imagegen-field="{field}"' in page
+        assert client.get(url(model, object_id, "generate", field)).status_code == 200
 
     def test_undeclared_field_and_missing_object(self, client, declared, article, writer):
         client.force_login(writer)

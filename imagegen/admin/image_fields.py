@@ -144,9 +144,19 @@ class GenerateControlWidget(forms.Widget):
         memo[id(self)] = obj
         return obj
 
+    def __getattr__(self, name: str) -> Any:
+        # What this class does not define is the wrapped widget's (input_type...).
+        if name == "widget" or "widget" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.widget, name)
+
     @property
     def is_hidden(self) -> bool:
         return self.widget.is_hidden
+
+    @property
+    def use_fieldset(self) -> bool:
+        return self.widget.use_fieldset
 
     @property
     def needs_multipart_form(self) -> bool:
