@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -51,6 +52,8 @@ __all__ = [
     "summary",
     "write",
 ]
+
+logger = logging.getLogger("imagegen")
 
 #: Label of the assertion holding imagegen's job facts. Reverse-domain form of
 #: imagegen's XMP namespace host (``imagegen.invalid``, which no one can own).
@@ -483,13 +486,18 @@ def _manifest(label: str, data: dict[str, Any]) -> Manifest:
 
 def summary(image: Any) -> Credentials | None:
     """The Content Credentials of a stored ``GeneratedImage`` (None without
-    any, without a file, or without the extra). A file imagegen did not sign
-    (the provider's, kept byte-for-byte) names the model and provider the
-    image's row records."""
+    any, without a file or when it cannot be read, or without the extra). A
+    file imagegen did not sign (the provider's, kept byte-for-byte) names the
+    model and provider the image's row records."""
     if not image.file or not available():
         return None
-    with image.file.open("rb") as stream:
-        credentials = read(stream, image.content_type)
+    try:
+        with image.file.open("rb") as stream:
+            credentials = read(stream, image.content_type)
+    except OSError:
+        # A page showing the summary must not fail with the storage.
+        logger.warning("Could not read %s for its Content Credentials", image.file.name)
+        return None
     if credentials is None or credentials.model:
         return credentials
     return Credentials(

@@ -324,12 +324,15 @@ def test_unusable_identity_settings_are_refused_without_showing_the_key(
 # -- Reading: the admin's summary -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["kept", "signed", "tampered", "none"])
+@pytest.mark.parametrize(
+    "case", ["kept", "signed", "tampered", "none", "discarded", "missing-file"]
+)
 def test_summary_names_state_model_provider_and_chain(trusted, settings, identity, case):
     """Family: a file kept as the provider's, one imagegen signed over the
-    provider's, the signed one tampered with, one with no credentials. The
+    provider's, the signed one tampered with, one with no credentials, an
+    image whose file was discarded, one whose file is gone from storage. The
     rendered summary says the state, the model and provider, and lists the
-    chain's signers."""
+    chain's signers; without a readable manifest it says there is none."""
     if case == "signed" or case == "tampered":
         paths = identity[1]
         settings.IMAGEGEN = {
@@ -343,8 +346,12 @@ def test_summary_names_state_model_provider_and_chain(trusted, settings, identit
         path = get_storage().path(image.file.name)
         with open(path, "wb") as fh:
             fh.write(tampered(stored, "png"))
+    if case == "discarded":
+        image.file = ""
+    if case == "missing-file":
+        get_storage().delete(image.file.name)
     html = credentials.render_summary(image)
-    if case == "none":
+    if case in ("none", "discarded", "missing-file"):
         assert "No Content Credentials." in html
         return
     state = "invalid" if case == "tampered" else "valid"
