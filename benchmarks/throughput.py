@@ -85,7 +85,6 @@ def stage_costs(jobs: int) -> dict[str, float]:
     polling_only = {**settings.IMAGEGEN, "CALLBACK_BASE_URL": None}
     with (
         mock.patch("imagegen.services.jobs.enqueue"),
-        mock.patch("imagegen.services.finalize.enqueue"),
         override_settings(IMAGEGEN=polling_only),
     ):
         for n in range(jobs):
