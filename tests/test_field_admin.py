@@ -3,8 +3,9 @@
 
 - permissions: imagegen's add permission (with, without) x the model's
   permissions (none, add, change, add and change) x the form (add, change),
-  and a superuser: the control is shown and its dialog answers exactly when
-  both permissions are there (add on the add form, change on the change form);
+  and a superuser: the control is shown and its dialog answers (GET, and POST
+  making jobs) exactly when both permissions are there (add on the add form,
+  change on the change form);
 - dialog pre-fill (GET) from the form's current values, hostile ones
   included: another placeholder's name, format-spec and attribute tricks,
   markup, control characters, a value of megabytes, parameters the template
@@ -50,6 +51,13 @@ COVER = "imagegen_content_tests.Article.cover"
 PORTRAIT = "imagegen_content_tests.Profile.portrait"
 TEMPLATE = "Editorial photo: {title}. {summary}"
 CONTROL = 'class="imagegen-field"'
+POST_DATA = {
+    "prompt": "A red bicycle",
+    "resolution": "1k",
+    "aspect_ratio": "16:9",
+    "candidates": "1",
+    "idempotency_key": "field:matrix",
+}
 
 
 @pytest.fixture
@@ -156,8 +164,11 @@ class TestPermissions:
 
         page = client.get(url("article", object_id))
         dialog = client.get(url("article", object_id, "generate", "cover"))
+        posted = client.post(url("article", object_id, "generate", "cover"), POST_DATA)
 
         assert dialog.status_code == (200 if allowed else 403)
+        assert posted.status_code == (200 if allowed else 403)
+        assert GenerationJob.objects.exists() is allowed
         if page.status_code == 200:
             assert (CONTROL in page.content.decode()) is allowed
         else:

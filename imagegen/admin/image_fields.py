@@ -425,6 +425,8 @@ class ImageFieldsAdminMixin:
             "pricing": _pricing(request, plan),
             "jobs": [_job_row(job, job_url) for job in jobs],
             "alt_field": declaration.alt_field,
+            "alt_max_length": declaration.alt_field
+            and self.model._meta.get_field(declaration.alt_field).max_length,
         }
         return TemplateResponse(request, "imagegen/fields/dialog.html", context, status=status)
 

@@ -52,9 +52,17 @@
         }
     }
 
+    function altInput() {
+        // The form's own alt field when it is on the form, else the hidden input.
+        const name = control.dataset.altInput;
+        return (name && opener.form && opener.form.elements[name]) || hidden('alt');
+    }
+
     function show(html) {
         dialog.innerHTML = html;
         picked = null;
+        const alt = dialog.querySelector('#imagegen-field-alt');
+        if (alt) { alt.value = altInput().value; }
         rememberJobs();
         updatePrice();
         schedule();
@@ -140,10 +148,7 @@
         hidden('job').value = picked.dataset.job;
         hidden('index').value = picked.dataset.index;
         const alt = dialog.querySelector('#imagegen-field-alt');
-        if (alt) {
-            const visible = control.dataset.altInput && opener.form.elements[control.dataset.altInput];
-            if (visible) { visible.value = alt.value; } else { hidden('alt').value = alt.value; }
-        }
+        if (alt) { altInput().value = alt.value; }
         const chosen = hidden('chosen');
         const img = chosen.querySelector('img');
         img.src = picked.dataset.src;
