@@ -125,7 +125,17 @@ def test_add_form(
     dialog.get_by_role("button", name="Use this image").click()
     assert not dialog.evaluate("d => d.open")
     assert page.locator("#id_cover_alt").input_value() == "Boats in a foggy harbour"
-    assert page.locator(".imagegen-field__chosen").is_visible()
+    chosen = page.locator(".imagegen-field__chosen")
+    assert chosen.is_visible()
+    # Changing one's mind clears the choice; choosing again restores it.
+    chosen.get_by_role("button", name="Don't use it").click()
+    assert chosen.is_hidden()
+    assert page.locator("[name='_imagegen-cover-job']").input_value() == ""
+    dialog = open_dialog_with_keyboard(page)
+    dialog.locator(".imagegen-field-candidate").nth(1).click()
+    assert dialog.locator("#imagegen-field-alt").input_value() == "Boats in a foggy harbour"
+    dialog.get_by_role("button", name="Use this image").click()
+    assert chosen.is_visible()
     # Nothing is stored before the form is saved.
     assert Article.objects.count() == 0
 

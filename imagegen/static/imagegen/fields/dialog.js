@@ -162,6 +162,15 @@
         if (button) {
             event.preventDefault();
             open(button.closest('.imagegen-field'), button);
+            return;
+        }
+        const unchoose = event.target.closest('.imagegen-field__unchoose');
+        if (unchoose) {
+            // Back to the field as it is: nothing chosen, nothing filled on save.
+            const field = unchoose.closest('.imagegen-field');
+            ['job', 'index'].forEach((part) => { field.querySelector(`[data-part="${part}"]`).value = ''; });
+            field.querySelector('[data-part="chosen"]').hidden = true;
+            field.querySelector('.imagegen-field__generate').focus();
         }
     });
     dialog.addEventListener('click', (event) => {
