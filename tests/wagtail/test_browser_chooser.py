@@ -1,5 +1,6 @@
 """An editor's path in real Chromium: from a page's image field, open Wagtail's
-image chooser, generate an image there, watch it arrive, and get it chosen.
+image chooser, generate an image there, watch it arrive, name it (title and
+alt text) in the confirm step, and get it chosen.
 
 All real: the live server, a Celery worker on the test broker, the sandbox
 over HTTP with callbacks to the live server, Wagtail's own chooser scripts.
@@ -117,15 +118,36 @@ def test_generate_from_the_image_chooser_of_a_page(
     )
     assert "usually done in" in modal.locator("#imagegen-elapsed").inner_text()
     page.screenshot(path=screenshot_dir / "wagtail-progress.png")
-    page.locator(".modal").wait_for(state="detached", timeout=30_000)
 
+    # The confirm step: the image, a short title from the prompt to edit, the alt text.
+    confirm = modal.locator("#imagegen-confirm")
+    confirm.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.imagegen-confirm__preview img');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error_message
     image = get_image_model().objects.get()
-    assert image.title == prompt
+    title = modal.get_by_label("Title")
+    assert title.input_value() == "A red kite over the dunes, flat illustration"
+    assert modal.locator(".imagegen-prompt").inner_text() == prompt
+    # Nothing typed: the step says so, and no image is chosen.
+    modal.get_by_role("button", name="Use this image").click()
+    modal.locator(".field-alt_text.errors").wait_for()
+    assert page.locator("input[name='image']").input_value() == ""
+    title.fill("Red kite")
+    alt = "A red kite flying above pale sand dunes"
+    modal.get_by_label("Alt text").fill(alt)
+    page.screenshot(path=screenshot_dir / "wagtail-confirm.png")
+    modal.get_by_role("button", name="Use this image").click()
+    page.locator(".modal").wait_for(state="detached", timeout=30_000)
+
+    image.refresh_from_db()
+    assert (image.title, image.description) == ("Red kite", alt)
     chosen = page.locator("input[name='image']")
     assert chosen.input_value() == str(image.pk)
-    assert prompt in page.locator("[data-chooser-title]").first.inner_text()
+    assert "Red kite" in page.locator("[data-chooser-title]").first.inner_text()
     page.screenshot(path=screenshot_dir / "wagtail-chosen.png")
 
     # Saving the page keeps the generated image.
@@ -180,4 +202,5 @@ def test_generate_page_from_the_menu(
 
     link.click()
     page.wait_for_url(f"**/admin/images/{image.pk}/")
+    # The short form of the prompt (its first sentence), to edit with the alt text.
     assert page.locator("#id_title").input_value() == "A harbour at night, long exposure"

@@ -33,6 +33,11 @@ def confirm_url(image: Any, query: str = "") -> str:
     return reverse("imagegen_wagtail:chooser_confirm", args=[image.pk]) + query
 
 
+def post(**fields: str) -> dict[str, str]:
+    """The confirm form's data (its fields are prefixed: the page editor has an id_title)."""
+    return {f"imagegen-{name}": value for name, value in fields.items()}
+
+
 def modal(response: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.status_code
     return json.loads(response.content)
@@ -102,11 +107,11 @@ def test_confirm_sets_title_and_alt_text_then_chooses(client, wagtail_editor, qu
     html = step["html"]
     assert "data-chooser-modal-creation-form" in html
     assert 'value="A red kite over the dunes"' in html  # the title, editable
-    assert 'name="alt_text"' in html
+    assert 'name="imagegen-alt_text"' in html
     assert "A red kite over the dunes. Flat, pastel" in html  # the prompt, shown
 
     response = client.post(
-        confirm_url(image, query), {"title": "Red kite", "alt_text": "A red kite above sand dunes"}
+        confirm_url(image, query), post(title="Red kite", alt_text="A red kite above sand dunes")
     )
     assert response.status_code == 302
     expected = chosen.format(id=image.pk)
@@ -135,7 +140,7 @@ def test_confirm_errors_keep_the_image_as_it_was(client, wagtail_editor, data, f
     the step stays (no image chosen)."""
     image = linked_image(make_job(wagtail_editor, prompt="A kite"))
     client.force_login(wagtail_editor)
-    step = modal(client.post(confirm_url(image), data))
+    step = modal(client.post(confirm_url(image), post(**data)))
     assert step["step"] == "choose"
     assert f"field-{field} errors" in step["html"]
     image.refresh_from_db()
@@ -156,14 +161,14 @@ def test_confirm_is_refused_for_images_the_editor_may_not_have(
     for image_id in (theirs.pk, uploaded.pk, 999_999):
         url = reverse("imagegen_wagtail:chooser_confirm", args=[image_id])
         assert client.get(url).status_code == 404
-        assert client.post(url, {"title": "x", "alt_text": "y"}).status_code == 404
+        assert client.post(url, post(title="x", alt_text="y")).status_code == 404
     theirs.refresh_from_db()
     assert theirs.title == "Theirs"
 
     no_choose = make_wagtail_user(django_user_model, "nochoose", images=("add",))
     mine = linked_image(make_job(no_choose, prompt="Mine"))
     client.force_login(no_choose)
-    step = modal(client.post(confirm_url(mine), {"title": "x", "alt_text": "y"}))
+    step = modal(client.post(confirm_url(mine), post(title="x", alt_text="y")))
     assert 'id="imagegen-refused"' in step["html"]
     mine.refresh_from_db()
     assert mine.title == "Mine"

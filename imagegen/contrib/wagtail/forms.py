@@ -94,6 +94,8 @@ class ConfirmImageForm(forms.Form):
     (:func:`.review.confirm_image` checks and saves them)."""
 
     use_required_attribute = False
+    # The chooser opens over the page editor, whose fields have ids such as id_title.
+    prefix = "imagegen"
 
     title = forms.CharField(
         label=_("Title"),
