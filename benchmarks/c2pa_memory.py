@@ -10,8 +10,10 @@ The results are the sandbox's random-pixel pictures (the largest files),
 made and signed by the sandbox in this process; each measurement runs in a
 fresh process that signs a small file first (libraries loaded), then the
 measured one, file to file; the figure is the peak RSS during that signing
-(VmHWM, reset just before) less the RSS before it. Target: under 64 MB at 4K, and growth that does
-not track the file size. The figures are in docs/provenance.md.
+(VmHWM, reset just before) less the RSS before it. Target: under 64 MB at
+4K, and growth that does not track the file size (met for PNG, which
+imagegen signs by streaming; JPEG and WebP go through c2pa-python's
+Builder.sign). The figures are in docs/provenance.md.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ The ``c2pa`` extra (``c2pa-python``, ``cryptography``) is optional: without
 it, a manifest is still detected by its container box, so it is never broken,
 but nothing can be signed or validated.
 
-Signing streams from one file to another: the image is never held in memory
-and never decoded (C2PA thumbnails are turned off for that reason).
+Signing streams from one file to another and never decodes the image (C2PA
+thumbnails are turned off for that reason); a PNG is never held in memory
+(:mod:`.c2pa_png`), a JPEG or WebP is by the library.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any, BinaryIO
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
-from . import __version__, conf, provenance
+from . import __version__, c2pa_png, conf, provenance
 from .exceptions import ImagegenConfigurationError, ImageRejectedError
 
 __all__ = [
@@ -263,7 +264,10 @@ def sign(
     c2pa = _c2pa()
     if include_prompt is None:
         include_prompt = conf.get_setting("C2PA_INCLUDE_PROMPT")
-    context = _context()
+    # Ingredients are not validated as they are added (that would hold each
+    # file in memory): their manifests are carried whole, and a reader
+    # validates them with the rest of the chain.
+    context = _context(validate=False)
     try:
         definition = _definition(record, content_type, parent, len(references), include_prompt)
         builder = c2pa.Builder(definition, context)
@@ -300,7 +304,10 @@ def sign(
                     builder.add_ingredient(ingredient, content_type, src)
                     src.seek(0)
                 with open(temporary, "w+b") as dst:
-                    builder.sign(signer, content_type, src, dst)
+                    if content_type == "image/png" and c2pa_png.supported():
+                        c2pa_png.sign(builder, signer, src, dst)
+                    else:
+                        builder.sign(signer, content_type, src, dst)
         except c2pa.C2paError as exc:
             raise ImageRejectedError(f"Content Credentials could not be signed: {exc}") from None
 
