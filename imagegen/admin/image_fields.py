@@ -26,7 +26,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models.fields.files import FieldFile
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -414,7 +414,7 @@ class ImageFieldsAdminMixin:
             plan = field_jobs.plan(subject, field_name, values=values)
             form = FieldGenerateForm(plan=plan)
         else:
-            return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+            return HttpResponseNotAllowed(["GET", "POST"])
         jobs = self._imagegen_jobs(request, obj, field_name)[:RECENT_JOBS]
         job_url = self._imagegen_url("job", object_id, field_name, _ANY_JOB)
         context = {
