@@ -1,0 +1,179 @@
+"""In real Chromium, as a Wagtail editor holding the documented permissions
+(imagegen's add and view of jobs, Wagtail's add and choose of images):
+image-to-image from a library image, and the job page's Retry and Cancel.
+
+All real: the live server, a Celery worker on the test broker, the sandbox
+over HTTP with callbacks to the live server.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image as PILImage
+from wagtail.images import get_image_model
+
+from imagegen import services
+from imagegen.choices import Mode, Status
+from imagegen.contrib.wagtail import references
+from imagegen.models import GenerationJob
+
+from ..conftest import wait_until
+from .conftest import WAGTAIL_IMAGEGEN, make_wagtail_user
+from .test_browser_chooser import log_in
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.pipeline,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def public_host() -> str:
+    """A name of this machine that is not a loopback literal: job validation
+    refuses ``localhost`` and loopback addresses in reference URLs (as it
+    must on a real site), while the name still reaches the live server."""
+    name = socket.gethostname()
+    addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
+    assert name != "localhost" and any(a.startswith("127.") for a in addresses), (
+        f"this test needs the host name {name!r} to resolve to a loopback address"
+    )
+    return name
+
+
+@pytest.fixture
+def site(imagegen_settings, settings, live_server, celery_worker, sandbox) -> str:
+    """imagegen with the Wagtail adapter, the public URLs mounted, callbacks
+    and reference URLs on the machine's own name."""
+    host = public_host()
+    port = live_server.url.rsplit(":", 1)[1]
+    settings.ROOT_URLCONF = "tests.wagtail.urls"
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, host]
+    settings.IMAGEGEN = {
+        **imagegen_settings,
+        **WAGTAIL_IMAGEGEN,
+        "CALLBACK_BASE_URL": f"http://{host}:{port}",
+    }
+    return f"http://{host}:{port}"
+
+
+def library_image(title: str, color: tuple[int, int, int]) -> Any:
+    out = io.BytesIO()
+    PILImage.new("RGB", (320, 200), color).save(out, "PNG")
+    image = get_image_model()(title=title, file=ContentFile(out.getvalue(), name="photo.png"))
+    image.save()
+    return image
+
+
+def test_image_to_image_from_a_library_image(
+    page: Any,
+    live_server: Any,
+    site: str,
+    sandbox: Any,
+    django_user_model: Any,
+    screenshot_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Slow enough to fetch the reference as the provider would, while the job waits.
+    monkeypatch.setattr(sandbox.config, "latency", (3.0, 4.0))
+    editor = make_wagtail_user(django_user_model, "editor")
+    harbour = library_image("Harbour at dusk", (20, 60, 140))
+    library_image("Lighthouse", (200, 180, 40))
+    log_in(page, live_server, editor)
+
+    page.goto(f"{live_server.url}/admin/imagegen/")
+    page.get_by_label("Image to image").check()
+    picker = page.locator(".field-reference_images")
+    picker.wait_for()
+    assert picker.locator("img").count() == 2
+    picker.get_by_title("Harbour at dusk").click()
+    assert "(1 / 16)" in page.locator("#imagegen-ref-count").inner_text()
+    page.fill("#id_prompt", "The same harbour at dawn, warm light")
+    page.screenshot(path=screenshot_dir / "wagtail-references.png", full_page=True)
+    page.get_by_role("button", name="Generate").click()
+
+    page.wait_for_url("**/admin/imagegen/jobs/*/")
+    job = GenerationJob.objects.get(created_by=editor)
+    assert job.mode == Mode.IMAGE_TO_IMAGE
+    [url] = job.reference_urls
+    assert url.startswith(f"{site}/imagegen/wagtail/references/")
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    assert references.image_id_for(token) == harbour.pk
+
+    # While the job waits on its provider, the signed URL serves the image, no login.
+    wait_until(lambda: GenerationJob.objects.get(pk=job.pk).status == Status.RUNNING)
+    fetched = httpx.get(url)
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+    assert PILImage.open(io.BytesIO(fetched.content)).getpixel((5, 5))[:3] == (20, 60, 140)
+
+    page.locator("#imagegen-results img").first.wait_for(timeout=30_000)
+    assert page.locator("#imagegen-status").get_attribute("data-status") == Status.SUCCEEDED
+    assert page.locator("#imagegen-prompt").inner_text() == "The same harbour at dawn, warm light"
+    # Once the job has its image, the link answers nothing.
+    assert httpx.get(url).status_code == 404
+
+    # Generate again picks the library image again, with a freshly signed link.
+    page.get_by_role("link", name="Generate again").click()
+    page.wait_for_url("**/admin/imagegen/?from=*")
+    checked = page.locator(".field-reference_images input:checked")
+    assert checked.count() == 1 and checked.get_attribute("value") == f"image:{harbour.pk}"
+    assert page.locator("#id_reference_urls").input_value() == ""
+
+
+def test_job_page_retry_and_cancel(
+    page: Any,
+    live_server: Any,
+    site: str,
+    django_user_model: Any,
+    screenshot_dir: Path,
+) -> None:
+    editor = make_wagtail_user(django_user_model, "editor")
+    log_in(page, live_server, editor)
+    failing = services.create_job(
+        user=editor,
+        prompt="A lighthouse in a storm [sandbox:fail=INTERNAL_ERROR]",
+        resolution="1k",
+    )
+
+    # Retry: offered once the job fails (no reload), it makes one retry and opens it.
+    page.goto(f"{live_server.url}/admin/imagegen/jobs/{failing.pk}/")
+    assert "A lighthouse in a storm" in page.locator("#imagegen-prompt").inner_text()
+    retry = page.get_by_role("button", name="Retry")
+    retry.wait_for(timeout=30_000)
+    assert page.locator("#imagegen-status").get_attribute("data-status") == Status.FAILED
+    assert page.locator("#imagegen-error").is_visible()
+    assert not page.get_by_role("button", name="Cancel").is_visible()
+    page.screenshot(path=screenshot_dir / "wagtail-job-failed.png", full_page=True)
+    retry.click()
+    page.wait_for_url(lambda url: str(failing.pk) not in url)
+    again = GenerationJob.objects.get(retry_of=failing)
+    assert page.url.endswith(f"/admin/imagegen/jobs/{again.pk}/")
+    assert "The retry was started" in page.locator(".messages").inner_text()
+    assert page.get_by_role("link", name=str(failing)).is_visible()  # "Retry of"
+    page.goto(f"{live_server.url}/admin/imagegen/jobs/{failing.pk}/")
+    page.get_by_role("link", name="See the retry").wait_for()
+    assert not page.get_by_role("button", name="Retry").is_visible()
+
+    # Cancel: offered while the job runs, with what it still costs.
+    slow = services.create_job(user=editor, prompt="A slow harbour [sandbox:latency=60]")
+    page.goto(f"{live_server.url}/admin/imagegen/jobs/{slow.pk}/")
+    page.wait_for_function(
+        "() => document.querySelector('#imagegen-status').dataset.status === 'running'"
+    )
+    cancel = page.get_by_role("button", name="Cancel")
+    assert cancel.is_visible()
+    assert "may still be charged" in page.locator("#imagegen-cancel-note").inner_text()
+    page.screenshot(path=screenshot_dir / "wagtail-job-actions.png", full_page=True)
+    cancel.click()
+    page.wait_for_load_state()
+    assert "it may still be charged" in page.locator(".messages").inner_text()
+    slow.refresh_from_db()
+    assert slow.status == Status.CANCELED
+    assert page.locator("#imagegen-status").get_attribute("data-status") == Status.CANCELED
+    assert not page.get_by_role("button", name="Cancel").is_visible()
