@@ -12,8 +12,9 @@ fresh process that signs a small file first (libraries loaded), then the
 measured one, file to file; the figure is the peak RSS during that signing
 (VmHWM, reset just before) less the RSS before it. Target: under 64 MB at
 4K, and growth that does not track the file size (met for PNG, which
-imagegen signs by streaming; JPEG and WebP go through c2pa-python's
-Builder.sign). The figures are in docs/provenance.md.
+imagegen signs by streaming; JPEG is streamed too but the library's JPEG
+reader holds the file; WebP goes through c2pa-python's Builder.sign).
+The figures are in docs/provenance.md.
 """
 
 from __future__ import annotations

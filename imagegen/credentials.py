@@ -16,8 +16,8 @@ it, a manifest is still detected by its container box, so it is never broken,
 but nothing can be signed or validated.
 
 Signing streams from one file to another and never decodes the image (C2PA
-thumbnails are turned off for that reason); a PNG is never held in memory
-(:mod:`.c2pa_png`), a JPEG or WebP is by the library.
+thumbnails are turned off for that reason); a PNG or JPEG is never held in
+memory (:mod:`.c2pa_streaming`), a WebP is, by the library.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
-from . import __version__, c2pa_png, conf, provenance
+from . import __version__, c2pa_streaming, conf, provenance
 from .exceptions import ImagegenConfigurationError, ImageRejectedError
 
 __all__ = [
@@ -304,8 +304,8 @@ def sign(
                     builder.add_ingredient(ingredient, content_type, src)
                     src.seek(0)
                 with open(temporary, "w+b") as dst:
-                    if content_type == "image/png" and c2pa_png.supported():
-                        c2pa_png.sign(builder, signer, src, dst)
+                    if c2pa_streaming.supported(content_type):
+                        c2pa_streaming.sign(builder, signer, src, dst, content_type)
                     else:
                         builder.sign(signer, content_type, src, dst)
         except c2pa.C2paError as exc:

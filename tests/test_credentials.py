@@ -110,6 +110,27 @@ def image_data_offset(data: bytes, fmt: str) -> int:
         position += 8 + size + (size & 1)
 
 
+def manifest_stores_in(data: bytes, fmt: str) -> int:
+    """How many C2PA manifest stores the PNG or JPEG container holds: ``caBX``
+    chunks, or first JUMBF APP11 segments (sequence number 1)."""
+    found, position = 0, 8 if fmt == "png" else 2
+    while True:
+        if fmt == "png":
+            length, kind = struct.unpack(">I4s", data[position : position + 8])
+            found += kind == b"caBX"
+            if kind == b"IEND":
+                return found
+            position += 12 + length
+        else:
+            marker = data[position + 1]
+            (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+            payload = data[position + 4 : position + 2 + length]
+            if marker == 0xDA:
+                return found
+            found += marker == 0xEB and payload[:2] == b"JP" and payload[4:8] == b"\0\0\0\1"
+            position += 2 + length
+
+
 def tampered(data: bytes, fmt: str) -> bytes:
     changed = bytearray(data)
     changed[image_data_offset(data, fmt)] ^= 0x01
@@ -236,21 +257,27 @@ def test_image_to_image_references_are_input_ingredients(signing, settings, refe
     assert len(created["parameters"]["ingredients"]) == references + 1
 
 
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
 @pytest.mark.parametrize("streaming", [True, False], ids=["data-hashed", "builder-sign"])
 @pytest.mark.parametrize("parent", [True, False])
-def test_png_signed_either_way_validates(identity, tmp_path, monkeypatch, streaming, parent):
-    """Family: a PNG signed by streaming (imagegen.c2pa_png, the default) and
-    by the library's Builder.sign (where data-hashed signing is missing),
-    with and without the provider's manifest as parent. Each validates
-    against the roots, keeps the pixels, and fails validation once a byte
-    of its image data changes."""
-    assert credentials.c2pa_png.supported()
+def test_signed_by_streaming_or_by_the_library_validates(
+    identity, tmp_path, monkeypatch, fmt, streaming, parent
+):
+    """Family: a PNG and a JPEG, each signed by streaming
+    (imagegen.c2pa_streaming, the default for both) and by the library's
+    Builder.sign (where data-hashed signing is missing), with and without
+    the provider's manifest as parent. Each validates against the roots,
+    holds one manifest store (the provider's old one replaced, not kept
+    beside it), keeps the pixels, and fails validation once a byte of its
+    image data changes."""
+    content_type = FORMATS[fmt]
+    assert credentials.c2pa_streaming.supported(content_type)
     if not streaming:
-        monkeypatch.setattr(credentials.c2pa_png, "supported", lambda: False)
+        monkeypatch.setattr(credentials.c2pa_streaming, "supported", lambda _: False)
     test_identity = identity[0]
-    picture = render.render("a lamp", "1k", "1:1", "png")
-    data = render.with_credentials(picture, "png", "gpt-image-2") if parent else picture
-    path = tmp_path / "result.png"
+    picture = render.render("a lamp", "1k", "1:1", fmt)
+    data = render.with_credentials(picture, fmt, "gpt-image-2") if parent else picture
+    path = tmp_path / f"result.{render.EXTENSIONS[fmt]}"
     path.write_bytes(data)
     anchors = (render.IDENTITY / "root.pem").read_text() + test_identity.root
     record = provenance.Provenance(
@@ -261,17 +288,18 @@ def test_png_signed_either_way_validates(identity, tmp_path, monkeypatch, stream
             path,
             path,
             record,
-            content_type="image/png",
+            content_type=content_type,
             identity=credentials.load_identity(
                 test_identity.certificates, test_identity.private_key
             ),
             parent=parent,
         )
         signed = path.read_bytes()
-        store = store_of(signed, "image/png")
+        store = store_of(signed, content_type)
         assert store["validation_state"] == "Trusted", store.get("validation_results")
         assert len(store["manifests"]) == (2 if parent else 1)
-        assert store_of(tampered(signed, "png"), "image/png")["validation_state"] == "Invalid"
+        assert store_of(tampered(signed, fmt), content_type)["validation_state"] == "Invalid"
+    assert manifest_stores_in(signed, fmt) == 1
     with Image.open(io.BytesIO(signed)) as mine, Image.open(io.BytesIO(picture)) as theirs:
         assert mine.tobytes() == theirs.tobytes()
 
