@@ -61,7 +61,24 @@ def check() -> list[CheckMessage]:
         *_check_webhooks(),
         *_check_api(),
         *_check_max_in_flight(),
+        *_check_discard_undo(),
     ]
+
+
+def _check_discard_undo() -> list[CheckMessage]:
+    """``DISCARD_UNDO_SECONDS``: 0 (no undo) up to a day; a discarded
+    image's file is kept that long (imagegen.services.reviews)."""
+    value = conf.get_setting("DISCARD_UNDO_SECONDS")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86400:
+        return [
+            Error(
+                "IMAGEGEN['DISCARD_UNDO_SECONDS'] must be a whole number of seconds "
+                f"from 0 to 86400, not {value!r}.",
+                hint="The time a discard can be undone; 0 deletes the files at once.",
+                id="imagegen.E035",
+            )
+        ]
+    return []
 
 
 def _check_budgets() -> list[CheckMessage]:
