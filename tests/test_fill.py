@@ -15,7 +15,12 @@ Families:
   object that got an image meanwhile keeps it;
 - a failed job retried in its run: the run shows the retry;
 - refusals: an undeclared field, an unknown model, bad API bodies, a user
-  without the model's change permission.
+  without the model's change permission;
+- the admin (the example site's Article admin with BulkFillAdminMixin): the
+  action offered only to who may fill (imagegen's add permission and the
+  change permission on the model); its confirmation, with and without a
+  budget that leaves an object out, makes nothing; confirming twice makes
+  one fill; the batch page and its JSON; another user's fill is not found.
 """
 
 from __future__ import annotations
@@ -343,3 +348,104 @@ def test_the_command_dry_run_prints_the_plan_only(declared):
     )
     assert GenerationJob.objects.count() == 0
     assert json.dumps  # the plan's JSON shape is the API's (test_api_dry_run_and_progress)
+
+
+# The admin action and pages (tests.fill_admin: the example site's Article admin
+# with BulkFillAdminMixin) ------------------------------------------------------
+
+ADMIN_PERMISSIONS = (
+    "imagegen.add_generationjob",
+    "imagegen.view_generationjob",
+    "articles.view_article",
+    "articles.change_article",
+)
+CHANGELIST = "/fill-admin/articles/article/"
+
+
+@pytest.fixture
+def site_declared(imagegen_settings, settings):
+    settings.IMAGEGEN = {
+        **settings.IMAGEGEN,
+        "IMAGE_FIELDS": {"articles.Article.cover": {"prompt": "Photo: {title}"}},
+    }
+
+
+def site_articles(n):
+    from project.articles.models import Article as SiteArticle
+
+    return [SiteArticle.objects.create(title=f"Site {i}") for i in range(n)]
+
+
+def action(client, objects, **extra):
+    data = {"action": "imagegen_fill", "_selected_action": [str(o.pk) for o in objects], **extra}
+    return client.post(CHANGELIST, data)
+
+
+@pytest.mark.urls("tests.fill_admin")
+@pytest.mark.parametrize(
+    ("permissions", "offered"),
+    [
+        (ADMIN_PERMISSIONS, True),
+        (tuple(p for p in ADMIN_PERMISSIONS if p != "imagegen.add_generationjob"), False),
+        (tuple(p for p in ADMIN_PERMISSIONS if p != "articles.change_article"), False),
+    ],
+    ids=["editor", "no imagegen add", "no article change"],
+)
+def test_the_action_is_offered_to_who_may_fill(
+    site_declared, client, django_user_model, permissions, offered
+):
+    site_articles(1)  # the action menu shows with objects only
+    client.force_login(make_user(django_user_model, *permissions))
+
+    response = client.get(CHANGELIST)
+
+    assert ("imagegen_fill" in response.content.decode()) is offered
+
+
+@pytest.mark.urls("tests.fill_admin")
+@pytest.mark.parametrize("budget", [None, "0.04"], ids=["no budget", "budget for 2 of 3"])
+def test_the_confirmation_then_the_batch_page(
+    site_declared, settings, client, django_user_model, budget
+):
+    if budget:
+        settings.IMAGEGEN = {**settings.IMAGEGEN, "BUDGETS": {"SITE_MONTHLY": budget}}
+    articles_ = site_articles(3)
+    client.force_login(make_user(django_user_model, *ADMIN_PERMISSIONS))
+    covered = 2 if budget else 3
+
+    page = action(client, articles_)
+
+    assert page.status_code == 200 and GenerationJob.objects.count() == 0
+    assert page.context["plan"].objects == articles_[:covered]
+    assert ('id="imagegen-fill-trimmed"' in page.content.decode()) is bool(budget)
+    key = page.context["key"]
+    started = action(client, articles_, imagegen_confirm="yes", imagegen_key=key)
+    assert started.status_code == 302
+    run = GenerationRun.objects.get()
+    assert run.jobs.count() == covered
+    # Posted twice (a double click): the same fill.
+    again = action(client, articles_, imagegen_confirm="yes", imagegen_key=key)
+    assert again["Location"] == started["Location"] and GenerationJob.objects.count() == covered
+    batch = client.get(started["Location"])
+    assert batch.status_code == 200
+    assert len(batch.context["data"]["rows"]) == covered
+    status = client.get(started["Location"] + "status/").json()
+    assert status["summary"]["total"] == covered and status["done"] is False
+
+
+@pytest.mark.urls("tests.fill_admin")
+def test_another_users_fill_is_not_found(site_declared, client, django_user_model):
+    owner = make_user(django_user_model, *ADMIN_PERMISSIONS)
+    articles_ = site_articles(1)
+    from project.articles.models import Article as SiteArticle
+
+    run = fill.start(SiteArticle.objects.all(), "cover", user=owner).run
+    client.force_login(make_user(django_user_model, *ADMIN_PERMISSIONS))
+
+    for suffix in ("", "status/"):
+        response = client.get(f"{CHANGELIST}imagegen-fill/{run.pk}/{suffix}")
+        assert response.status_code == 404
+    job = run.jobs.get()
+    response = client.post(f"{CHANGELIST}imagegen-fill/{run.pk}/jobs/{job.pk}/retry/")
+    assert response.status_code == 404 and job.retries.count() == 0
+    assert articles_
