@@ -291,6 +291,38 @@ class TestChangelist:
         client.force_login(chief)
         assert set(client.get(reverse(CHANGELIST)).context["cl"].result_list) == jobs
 
+    @pytest.mark.parametrize(
+        ("fields", "shown"),
+        [
+            ({"status": Status.SUCCEEDED, "charged_cost": Decimal("0.03")}, "0.03"),
+            ({"status": Status.RUNNING}, "0.02"),
+            ({"status": Status.FAILED}, "0.00"),
+            ({"status": Status.FAILED, "error_code": "CONTENT_VIOLATION"}, "0.00"),
+            ({"status": Status.CANCELED}, "0.00"),
+            ({"status": Status.CANCELED, "provider_task_id": "task-x"}, "0.02"),
+            (
+                {
+                    "status": Status.FAILED,
+                    "error_code": "STORE_FAILED",
+                    "provider_completed_at": timezone.now(),
+                    "charged_cost": Decimal("0.02"),
+                },
+                "0.02",
+            ),
+        ],
+    )
+    def test_cost_column_shows_what_was_charged(self, logged_in, editor, fields, shown):
+        """Family: succeeded (charged), running (its estimate), failed,
+        refused by moderation, canceled before and after the provider took
+        it, failed after the provider reported success. The column shows
+        what budgets count: nothing for a job the provider did not charge."""
+        make_job(editor, **fields)
+        response = logged_in.get(reverse(CHANGELIST))
+        assert len(response.context["cl"].result_list) == 1
+        html = response.content.decode()
+        cell = html.split('class="field-cost"', 1)[1].split("</td>", 1)[0]
+        assert cell.endswith(shown), cell
+
     def test_cost_report_link_only_with_its_permission(self, client, django_user_model):
         plain = make_editor(django_user_model)
         client.force_login(plain)
