@@ -21,6 +21,7 @@ from django.urls import reverse
 from PIL import Image
 
 from imagegen import previews, tasks
+from imagegen.admin import display
 from imagegen.models import GeneratedImage, GenerationJob
 from imagegen.services.thumbnails import thumbnail_name
 from imagegen.storage import get_storage, output_name
@@ -314,6 +315,37 @@ def test_each_pixel_mode(mode: str, engine: str, owner: Any) -> None:
     with Image.open(io.BytesIO(answer.content)) as im:
         assert im.size == (400, 225)
         assert ("A" in im.getbands()) == (mode == "RGBA")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("size", [(64, 48), (48, 64), (400, 300), (401, 10)])
+def test_small_images_are_not_enlarged(size: tuple[int, int], engine: str, owner: Any) -> None:
+    """Family: images smaller than the preview box both ways, exactly at
+    it, and over it by one pixel one way only, on each engine: a preview is
+    never larger than its image, and at most 400 px a side."""
+    image = stored_image(make_job(owner), "PNG", size, "RGB")
+
+    answer = viewer(owner).get(url(image))
+
+    width, height = webp_size(answer.content)
+    assert width <= size[0] and height <= size[1]
+    assert max(width, height) == min(max(size), previews.PREVIEW_SIZE)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stored", ["with its file", "discarded (no file)"])
+def test_admin_pages_show_the_preview_url(stored: str, owner: Any) -> None:
+    """Family: an image with its file, a discarded one. The admin's
+    thumbnail points at the stable preview URL (never at the full image),
+    and a discarded image shows none."""
+    image = make_image(make_job(owner), **({"file": ""} if stored != "with its file" else {}))
+
+    html = display.thumbnail(image, size=96)
+
+    if image.file:
+        assert f'src="{url(image)}"' in html
+    else:
+        assert html == "" and display.preview_url(image) == ""
 
 
 # Permissions, missing files -------------------------------------------------------
