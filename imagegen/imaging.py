@@ -7,14 +7,12 @@ refused, as GIF is, and a JPEG ends at its end-of-image marker.
 
 from __future__ import annotations
 
-import io
 import mmap
 import os
 import re
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import IO
 
 from PIL import Image
 
@@ -182,25 +180,3 @@ def _webp_is_animated(data: mmap.mmap) -> bool:
             return True
         pos += 8 + length + (length & 1)
     return False
-
-
-#: Longest side of the previews shown in the admin, in pixels.
-THUMBNAIL_SIZE = 400
-
-
-def make_thumbnail(source: IO[bytes], size: int = THUMBNAIL_SIZE) -> bytes:
-    """A WebP preview of an already verified image, at most ``size`` pixels a side.
-
-    JPEGs are decoded at reduced scale (``draft``); PNG and WebP must be
-    decoded whole, so this runs in a worker task, never in a web request.
-    """
-    with Image.open(source, formats=list(ALLOWED_FORMATS)) as im:
-        # In place: one full decode (a reduced one for JPEG), no second full-size
-        # copy. A box reduction by whole factors first, then bicubic, and WebP's
-        # fast method: a third of the CPU of Lanczos and method 4
-        # (docs/benchmarks.md), with no difference that shows at preview size.
-        im.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=1.0)
-        preview = im.convert("RGBA" if "A" in im.getbands() else "RGB")
-    out = io.BytesIO()
-    preview.save(out, "WEBP", quality=80, method=2)
-    return out.getvalue()

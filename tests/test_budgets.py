@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -12,20 +11,15 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from PIL import Image
 
 from imagegen import services
-from imagegen.choices import ReviewStatus, Status
+from imagegen.choices import Status
 from imagegen.exceptions import FetchError
-from imagegen.imaging import make_thumbnail
-from imagegen.models import GeneratedImage, GenerationJob
+from imagegen.models import GenerationJob
 from imagegen.services import budgets, reports
-from imagegen.services.thumbnails import make_thumbnails, thumbnail_name
-from imagegen.storage import get_storage
 
 from .factories import (
     make_editor,
-    make_image,
     make_job,
     make_user,
     png_bytes,
@@ -333,85 +327,6 @@ class TestReports:
         assert client.get(reverse("admin:imagegen_generationjob_costs")).status_code == 403
 
 
-class TestThumbnails:
-    def test_make_thumbnail_fits_in_400px_as_webp(self):
-        data = make_thumbnail(io.BytesIO(png_bytes((1600, 900))))
-        with Image.open(io.BytesIO(data)) as im:
-            assert im.format == "WEBP"
-            assert im.size == (400, 225)
-
-    def test_small_images_are_not_enlarged(self):
-        data = make_thumbnail(io.BytesIO(png_bytes((64, 48))))
-        with Image.open(io.BytesIO(data)) as im:
-            assert (im.format, im.size) == ("WEBP", (64, 48))
-
-    def test_transparency_is_kept(self):
-        out = io.BytesIO()
-        Image.new("RGBA", (500, 500), (0, 0, 0, 0)).save(out, "PNG")
-        with Image.open(io.BytesIO(make_thumbnail(io.BytesIO(out.getvalue())))) as im:
-            assert im.mode == "RGBA"
-
-    def test_make_thumbnails_writes_previews_and_sets_the_field(self, editor):
-        job = make_job(editor)
-        tall = make_image(job, index=0, size=(600, 1200))
-        small = make_image(job, index=1, size=(64, 48))
-        assert make_thumbnails(job.pk) == 2
-        storage = get_storage()
-        for image, size in ((tall, (200, 400)), (small, (64, 48))):
-            image.refresh_from_db()
-            assert image.thumbnail.name == thumbnail_name(image.file.name)
-            assert image.thumbnail.name.endswith(".thumb.webp")
-            assert image.thumbnail_url == image.thumbnail.url != image.file.url
-            with storage.open(image.thumbnail.name, "rb") as fh, Image.open(fh) as im:
-                assert im.format == "WEBP"
-                assert im.size == size
-                assert max(im.size) <= 400
-
-    def test_make_thumbnails_is_idempotent(self, editor):
-        job = make_job(editor)
-        image = make_image(job, size=(800, 800))
-        assert make_thumbnails(job.pk) == 1
-        image.refresh_from_db()
-        first = image.thumbnail.name
-        assert make_thumbnails(job.pk) == 0
-        image.refresh_from_db()
-        assert image.thumbnail.name == first
-        assert get_storage().exists(first)
-
-    def test_a_lost_update_is_redone_in_place(self, editor):
-        """A preview written but not recorded (a worker died) is overwritten, not duplicated."""
-        job = make_job(editor)
-        image = make_image(job, size=(800, 800))
-        make_thumbnails(job.pk)
-        image.refresh_from_db()
-        name = image.thumbnail.name
-        GeneratedImage.objects.filter(pk=image.pk).update(thumbnail="")
-        assert make_thumbnails(job.pk) == 1
-        image.refresh_from_db()
-        assert image.thumbnail.name == name
-
-    def test_discarded_images_are_skipped(self, editor):
-        job = make_job(editor)
-        make_image(job, index=0, review_status=ReviewStatus.DISCARDED, file="")
-        kept = make_image(job, index=1, size=(500, 500))
-        assert make_thumbnails(job.pk) == 1
-        discarded = job.images.get(index=0)
-        assert discarded.thumbnail.name == ""
-        kept.refresh_from_db()
-        assert kept.thumbnail
-
-    def test_only_the_jobs_images(self, editor):
-        job, other_job = make_job(editor), make_job(editor)
-        make_image(job)
-        theirs = make_image(other_job)
-        assert make_thumbnails(job.pk) == 1
-        theirs.refresh_from_db()
-        assert theirs.thumbnail.name == ""
-
-    def test_thumbnail_name(self):
-        assert thumbnail_name("imagegen/2026/11/abc/0.png") == "imagegen/2026/11/abc/0.thumb.webp"
-
-
 # --- What each outcome costs ------------------------------------------------------
 
 
@@ -656,8 +571,6 @@ OUTCOMES: dict[str, tuple[Any, str, str, int, bool]] = {
 def _images_lost(job: GenerationJob) -> GenerationJob:
     """A synchronous answer's images, held only by the worker that died before storing them."""
     from imagegen.providers import Output, TaskState
-
-    from .factories import png_bytes
 
     state = TaskState(
         task_id=job.provider_task_id,
