@@ -14,7 +14,8 @@ Families:
   succeeded) and by the sweeper;
 - no cap (no entry, other provider's entry): nothing waits;
 - the 429 answer is handled as without a cap (an attempt counted, retried,
-  the job succeeds), its slot freed meanwhile.
+  the job succeeds), its slot freed meanwhile;
+- check E033 on every kind of bad ``MAX_IN_FLIGHT``.
 """
 
 from __future__ import annotations
@@ -205,3 +206,31 @@ def test_429_is_handled_as_without_a_cap(imagegen_settings, celery_worker, sandb
     assert ended[first.pk].submit_attempts == 2  # the 429 is an attempt, as before
     assert ended[second.pk].submit_attempts == 1
     assert sandbox.stats()["max_concurrent_tasks"] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "fails"),
+    [
+        ({}, False),
+        ({"sandbox": 1}, False),
+        ({"sandbox": 20, "apixo": 3}, False),
+        ([("sandbox", 2)], True),
+        ({"sandbox": 0}, True),
+        ({"sandbox": -1}, True),
+        ({"sandbox": 2.5}, True),
+        ({"sandbox": "3"}, True),
+        ({"sandbox": True}, True),
+        ({"sandbox": None}, True),
+        ({"nope": 3}, True),
+    ],
+)
+def test_check_e033(settings, value, fails):
+    """Family: MAX_IN_FLIGHT not a dict; a cap that is not a whole number from
+    1 (zero, negative, fraction, text, bool, None); an unknown provider."""
+    from imagegen.checks import check_settings
+
+    settings.IMAGEGEN = {**settings.IMAGEGEN, "MAX_IN_FLIGHT": value}
+
+    found = [message for message in check_settings() if message.id == "imagegen.E033"]
+
+    assert bool(found) is fails
