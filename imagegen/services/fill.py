@@ -337,6 +337,12 @@ def attach(job: GenerationJob, *, user: Any = None) -> str:
         if obj is None:
             raise ValidationError(_("The object of this job no longer exists."), code="no_object")
         declaration = declaration_for(model, run.target_field)
+        if declaration is None:
+            raise ValidationError(
+                _("%(field)s is no longer a field imagegen generates.")
+                % {"field": run.target_field},
+                code="not_declared",
+            )
         if run.settings.get("missing", True) and not declaration.target.is_empty(obj):
             outcome = KEPT
         else:
