@@ -130,8 +130,11 @@ def test_job_page_retry_and_cancel(
     page: Any,
     live_server: Any,
     site: str,
+    settings: Any,
+    sandbox: Any,
     django_user_model: Any,
     screenshot_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     editor = make_wagtail_user(django_user_model, "editor")
     log_in(page, live_server, editor)
@@ -161,10 +164,18 @@ def test_job_page_retry_and_cancel(
     assert not page.get_by_role("button", name="Retry").is_visible()
 
     # Cancel: offered while the job runs, with what it still costs.
-    slow = services.create_job(user=editor, prompt="A slow harbour [sandbox:latency=60]")
+    monkeypatch.setattr(sandbox.config, "latency", (60.0, 60.0))
+    sandbox_settings = settings.IMAGEGEN["PROVIDERS"]["sandbox"]
+    settings.IMAGEGEN = {
+        **settings.IMAGEGEN,
+        "PROVIDERS": {"sandbox": {**sandbox_settings, "LATENCY": {"1k": (20.0, 45.0)}}},
+    }
+    slow = services.create_job(user=editor, prompt="A harbour at night, long exposure")
     page.goto(f"{live_server.url}/admin/imagegen/jobs/{slow.pk}/")
+    # Accepted by the provider (submitted, then running): canceling may still cost.
     page.wait_for_function(
-        "() => document.querySelector('#imagegen-status').dataset.status === 'running'"
+        "() => ['submitted', 'running']"
+        ".includes(document.querySelector('#imagegen-status').dataset.status)"
     )
     cancel = page.get_by_role("button", name="Cancel")
     assert cancel.is_visible()

@@ -46,7 +46,7 @@ from .permissions import ADD_JOB, refusal
 #: Rendition shown while watching a job (the size Wagtail's chooser lists use).
 PREVIEW_FILTER = "max-165x165"
 #: Rendition shown in the chooser's confirm step.
-CONFIRM_FILTER = "max-800x500"
+CONFIRM_FILTER = "max-480x320"
 #: The statuses a job can be retried from (services.retry).
 RETRYABLE = (Status.FAILED, Status.EXPIRED)
 
