@@ -8,6 +8,8 @@ identity made here. Both roots are configured as trusted
 
 from __future__ import annotations
 
+import argparse
+import base64
 import hashlib
 import io
 import json
@@ -502,3 +504,41 @@ def test_system_check_reports_unusable_credentials_settings(tmp_path, identity, 
     assert [m.id for m in messages] == ["imagegen.E034"]
     for secret in (real.private_key, other.private_key):
         assert secret.splitlines()[1] not in f"{messages[0].msg} {messages[0].hint}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("how", ["marker", "run-wide", "run-wide, marker off", "unsigned"])
+def test_the_openai_side_of_the_sandbox_signs_like_the_apixo_side(trusted, tmp_path, fmt, how):
+    """Family: the sandbox's OpenAI Images endpoint, each output format, signing
+    asked per task (``[sandbox:credentials]``), for the whole run
+    (``--credentials``, ``content_credentials``), turned off per task under the
+    run-wide setting, and not asked: the returned image carries the
+    sandbox's trusted manifest exactly when asked."""
+    from imagegen.sandbox import SandboxConfig, SandboxServer
+    from imagegen.sandbox.__main__ import add_arguments, sandbox_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run_wide = how.startswith("run-wide")
+    options = vars(parser.parse_args(["--credentials"] if run_wide else []))
+    assert sandbox_config(options).content_credentials is run_wide
+    markers = {
+        "marker": "[sandbox:credentials]",
+        "run-wide, marker off": "[sandbox:credentials=off]",
+    }
+    prompt = f"a kite {markers.get(how, '')}"
+    config = SandboxConfig(latency=(0.0, 0.0), content_credentials=run_wide)
+    with SandboxServer(config=config) as sandbox:
+        answer = httpx.post(
+            f"{sandbox.url}/v1/images/generations",
+            json={"model": "gpt-image-1", "prompt": prompt, "output_format": fmt},
+            headers={"Authorization": "Bearer sk-test"},
+            timeout=30,
+        )
+    assert answer.status_code == 200, answer.text
+    data = base64.b64decode(answer.json()["data"][0]["b64_json"])
+    (tmp_path / "result").write_bytes(data)
+    signed = how in ("marker", "run-wide")
+    assert provenance.has_c2pa_box(tmp_path / "result") is signed
+    if signed:
+        assert store_of(data, FORMATS[fmt])["validation_state"] == "Trusted"

@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--callback-delay", type=float, default=0.0)
     parser.add_argument("--progress-callbacks", action="store_true")
-    parser.add_argument("--format", default="png", choices=["png", "jpeg"])
+    parser.add_argument("--format", default="png", choices=["png", "jpeg", "webp"])
+    parser.add_argument(
+        "--credentials",
+        action="store_true",
+        help="sign every result with a C2PA manifest, as GPT Image's results carry one",
+    )
     parser.add_argument("--api-key", default=None, help="require this bearer key")
     parser.add_argument("--public-url", default=None, help="base URL of result links")
     parser.add_argument("--fail-rate", type=float, default=0.0)
@@ -42,6 +47,7 @@ def sandbox_config(options: Mapping[str, Any]) -> SandboxConfig:
         callback_delay=options["callback_delay"],
         progress_callbacks=options["progress_callbacks"],
         image_format=options["format"],
+        content_credentials=options["credentials"],
         api_key=options["api_key"],
         public_url=options["public_url"],
         fail_rate=options["fail_rate"],

@@ -18,7 +18,9 @@ Prompt markers (``markers.py``) that apply here:
 - ``fail=moderation`` (or ``moderation_blocked``, ``CONTENT_VIOLATION``,
   ``NSFW_DETECTED``, ``SensitiveContentDetected``): 400 ``moderation_blocked``;
   ``fail=INSUFFICIENT_CREDITS``: 429 ``insufficient_quota``; any other code: 500;
-- ``noise``: random pixels.
+- ``noise``: random pixels;
+- ``credentials`` / ``credentials=off``: the image carries a C2PA manifest
+  signed with the sandbox's test identity (``--credentials`` for every one).
 
 Calls are counted in ``stats()`` as ``openai_generations``, ``openai_edits``
 and ``openai_edit_images`` (reference images received).
@@ -36,6 +38,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -212,7 +215,7 @@ def _answer(
     if fail or (sandbox.config.fail_rate and random.random() < sandbox.config.fail_rate):
         raise _server_error()
     data = [
-        {"b64_json": base64.b64encode(_image(params, index, "noise" in markers)).decode("ascii")}
+        {"b64_json": base64.b64encode(_image(params, index, markers, sandbox)).decode("ascii")}
         for index in range(params.n)
     ]
     payload = {
@@ -514,9 +517,12 @@ def _int(value: str, name: str) -> int:
 # --- answers -----------------------------------------------------------------
 
 
-def _image(params: Params, index: int, noise: bool) -> bytes:
+def _image(params: Params, index: int, markers: Mapping[str, str], sandbox: SandboxServer) -> bytes:
     """The sandbox picture at exactly ``params.size``: rendered at the nearest
-    resolution and ratio ``render`` knows, then resized and encoded."""
+    resolution and ratio ``render`` knows, then resized and encoded; signed
+    with a C2PA manifest like the APIXO side's results (the ``credentials``
+    marker, or the run-wide ``content_credentials``)."""
+    noise = "noise" in markers
     width, height = params.width, params.height
     side = max(width, height)
     resolution = "1k" if side <= 1024 else "2k" if side <= 2048 else "4k"
@@ -538,6 +544,9 @@ def _image(params: Params, index: int, noise: bool) -> bytes:
         picture.save(out, "WEBP", quality=params.compression or 80, method=0)
     else:
         picture.save(out, "PNG", compress_level=1)
+    default = "on" if sandbox.config.content_credentials else "off"
+    if markers.get("credentials", default) != "off":
+        return render.with_credentials(out.getvalue(), params.output_format, params.model)
     return out.getvalue()
 
 
