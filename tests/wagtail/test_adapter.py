@@ -205,6 +205,7 @@ def test_file_is_copied_when_storages_differ(settings, tmp_path):
 def test_system_checks(settings):
     from imagegen.contrib.wagtail.checks import check_wagtail
 
+    settings.ROOT_URLCONF = "tests.wagtail.urls"  # with the public URLs (references)
     assert check_wagtail() == []
     settings.IMAGEGEN = {
         **settings.IMAGEGEN,
@@ -216,7 +217,29 @@ def test_system_checks(settings):
     assert ids == ["imagegen_wagtail.E001", "imagegen_wagtail.E002", "imagegen_wagtail.W002"]
 
 
-def test_app_order_check(monkeypatch):
+@pytest.mark.parametrize(
+    ("urlconf", "callback", "admin_base", "ids"),
+    [
+        ("tests.wagtail.urls", "https://cms.example.org", "", []),
+        ("tests.wagtail.urls", None, "https://admin.example.org", []),
+        ("tests.wagtail_urls", "https://cms.example.org", "", ["imagegen_wagtail.W003"]),
+        ("tests.wagtail.urls", None, "", ["imagegen_wagtail.W004"]),
+        ("tests.wagtail.urls", "ftp://cms.example.org", None, ["imagegen_wagtail.W004"]),
+        ("tests.wagtail_urls", None, "", ["imagegen_wagtail.W003", "imagegen_wagtail.W004"]),
+    ],
+)
+def test_reference_checks(settings, urlconf, callback, admin_base, ids):
+    """The family: public URLs included or not, times a public origin from
+    CALLBACK_BASE_URL, from WAGTAILADMIN_BASE_URL, from neither, or not http(s)."""
+    from imagegen.contrib.wagtail.checks import check_wagtail
+
+    settings.ROOT_URLCONF = urlconf
+    settings.IMAGEGEN = {**settings.IMAGEGEN, "CALLBACK_BASE_URL": callback}
+    settings.WAGTAILADMIN_BASE_URL = admin_base
+    assert sorted(message.id for message in check_wagtail()) == ids
+
+
+def test_app_order_check(monkeypatch, settings):
     from django.apps import apps
 
     from imagegen.contrib.wagtail import checks
@@ -224,6 +247,7 @@ def test_app_order_check(monkeypatch):
     configs = [c for c in apps.get_app_configs() if c.name != "imagegen.contrib.wagtail"]
     configs.append(apps.get_app_config("imagegen_wagtail"))
     monkeypatch.setattr(checks.apps, "get_app_configs", lambda: configs)
+    settings.ROOT_URLCONF = "tests.wagtail.urls"
     assert [message.id for message in checks.check_wagtail()] == ["imagegen_wagtail.W001"]
 
 

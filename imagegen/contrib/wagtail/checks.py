@@ -20,7 +20,7 @@ def check_wagtail(app_configs: Any = None, **kwargs: Any) -> list:
         conf.user_settings()
     except ImagegenConfigurationError:
         return _check_order()  # IMAGEGEN is not a dict: imagegen.E001
-    return [*_check_order(), *_check_adapter(), *_check_options()]
+    return [*_check_order(), *_check_adapter(), *_check_options(), *_check_references()]
 
 
 def _check_order() -> list:
@@ -88,3 +88,33 @@ def _check_options() -> list:
             )
         )
     return errors
+
+
+def _check_references() -> list:
+    """Library images as references need a public route and a public origin (references.py)."""
+    from .references import ReferenceBaseError, public_base, routed
+
+    warnings = []
+    if not routed():
+        warnings.append(
+            Warning(
+                "imagegen.contrib.wagtail.public_urls is not in the URLconf: editors cannot "
+                "pick library images as references (the provider fetches them from there).",
+                hint="Add path('imagegen/wagtail/', "
+                "include('imagegen.contrib.wagtail.public_urls')) to the site's urlpatterns.",
+                id="imagegen_wagtail.W003",
+            )
+        )
+    try:
+        public_base()
+    except ReferenceBaseError:
+        warnings.append(
+            Warning(
+                "Neither IMAGEGEN['CALLBACK_BASE_URL'] nor WAGTAILADMIN_BASE_URL is an http(s) "
+                "URL: editors cannot pick library images as references (the provider needs "
+                "the site's public address to fetch them).",
+                hint="Set one of them to the address the provider reaches the site at.",
+                id="imagegen_wagtail.W004",
+            )
+        )
+    return warnings
