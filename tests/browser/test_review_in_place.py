@@ -49,6 +49,16 @@ DOCUMENTED_EDITOR = [
 USERS = ["editor", "superuser"]
 
 
+@pytest.fixture
+def usual_latency(imagegen_settings: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The sandbox's usual time as a real provider's (20 s to 1 min), so a
+    job opened at once is not past it (the suite's scale is a second)."""
+    providers = imagegen_settings["PROVIDERS"]
+    sandbox = {**providers["sandbox"], "LATENCY": {"1k": (20.0, 60.0)}}
+    settings.IMAGEGEN = {**imagegen_settings, "PROVIDERS": {**providers, "sandbox": sandbox}}
+    return settings.IMAGEGEN
+
+
 def make_login(django_user_model: Any, who: str) -> Any:
     if who == "superuser":
         return django_user_model.objects.create_superuser("root", password=PASSWORD)
@@ -187,7 +197,7 @@ def test_logged_out_and_server_down_are_said_and_the_page_resumes(
     admin_login: Any,
     screenshot_dir: Path,
     django_user_model: Any,
-    imagegen_settings: dict[str, Any],
+    usual_latency: dict[str, Any],
 ) -> None:
     user = make_login(django_user_model, who)
     job = make_job(user, status=Status.RUNNING)
@@ -228,7 +238,7 @@ def test_waiting_to_retry_is_neutral_and_names_no_provider_code(
     admin_login: Any,
     screenshot_dir: Path,
     django_user_model: Any,
-    imagegen_settings: dict[str, Any],
+    usual_latency: dict[str, Any],
 ) -> None:
     user = make_login(django_user_model, who)
     job = make_job(
@@ -295,7 +305,7 @@ def test_a_moderation_refusal_offers_edit_the_prompt(
     admin_login: Any,
     screenshot_dir: Path,
     django_user_model: Any,
-    imagegen_settings: dict[str, Any],
+    usual_latency: dict[str, Any],
 ) -> None:
     user = make_login(django_user_model, who)
     job = make_job(
