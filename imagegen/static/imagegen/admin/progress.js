@@ -185,7 +185,9 @@
                     headers: { Accept: 'application/json', 'X-CSRFToken': data.get('csrfmiddlewaretoken') },
                 });
                 const answer = await response.json();
-                message.textContent = answer.message;
+                // A discard is said by its undo line; every other outcome here.
+                const undoSays = response.ok && answer.image && answer.image.review_status === 'discarded';
+                message.textContent = undoSays ? '' : answer.message;
                 message.classList.toggle('is-error', !response.ok);
                 if (answer.image) {
                     updateCard(answer.image, last ? last.review : {
