@@ -88,6 +88,8 @@ def test_image_to_image_from_a_library_image(
     log_in(page, live_server, editor)
 
     page.goto(f"{live_server.url}/admin/imagegen/")
+    # The picker belongs to image-to-image: hidden for text-to-image.
+    assert not page.locator(".field-reference_images").is_visible()
     page.get_by_label("Image to image").check()
     picker = page.locator(".field-reference_images")
     picker.wait_for()
