@@ -103,8 +103,10 @@ def test_running_an_imagegen_task_records_the_worker_and_other_tasks_do_not() ->
         ({"minutes": 5, "submit_attempts": 1}, False),  # a worker tried: the provider is down
         ({"minutes": 5, "status": Status.SUBMITTED}, False),
         ({"minutes": 5, "status": Status.FAILED}, False),
+        # A worker held it back for a provider slot (MAX_IN_FLIGHT): picked up.
+        ({"minutes": 5, "error_code": "WAITING_FOR_SLOT"}, False),
     ],
-    ids=["waiting", "young", "tried", "submitted", "finished"],
+    ids=["waiting", "young", "tried", "submitted", "finished", "waiting-for-slot"],
 )
 def test_jobs_no_worker_picked_up(job: dict[str, Any], counted: bool) -> None:
     minutes = job.pop("minutes")

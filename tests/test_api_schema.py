@@ -104,7 +104,7 @@ def operations(schema: Any) -> dict[str, Any]:
     return found
 
 
-OPERATIONS = ["createJob", "listJobs", "getJob", "cancelJob"]
+OPERATIONS = ["createJob", "listJobs", "getJob", "cancelJob", "createFill", "getFill"]
 
 
 def test_every_operation_is_tested(api):

@@ -26,6 +26,7 @@ import json
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from imagegen.api import auth
@@ -33,7 +34,8 @@ from imagegen.api.openapi import document
 from imagegen.api.routing import Api, Operation
 from imagegen.api.views import api
 from imagegen.choices import Status
-from imagegen.models import ApiToken, GenerationJob
+from imagegen.models import ApiToken, GenerationJob, GenerationRun
+from project.articles.models import Article
 
 from .factories import make_editor, make_job
 
@@ -52,8 +54,21 @@ def _op_id(op: Operation) -> str:
 def robot(django_user_model: Any) -> Any:
     """A user whose permissions allow every operation on every job."""
     return make_editor(
-        django_user_model, "imagegen.view_all_jobs", "imagegen.cancel_any_job", username="robot"
+        django_user_model,
+        "imagegen.view_all_jobs",
+        "imagegen.cancel_any_job",
+        "articles.change_article",
+        username="robot",
     )
+
+
+@pytest.fixture(autouse=True)
+def declared(settings: Any) -> None:
+    """A declared field, for the bulk fill operations."""
+    settings.IMAGEGEN = {
+        **settings.IMAGEGEN,
+        "IMAGE_FIELDS": {"articles.Article.cover": {"prompt": "Photo: {title}"}},
+    }
 
 
 def call(client: Any, op: Operation, job: GenerationJob, headers: dict[str, str]) -> Any:
@@ -63,10 +78,23 @@ def call(client: Any, op: Operation, job: GenerationJob, headers: dict[str, str]
     for param in op.parameters:
         if param.location != "path":
             continue
+        if param.name == "run_id":
+            kwargs[param.name] = GenerationRun.objects.create(
+                kind=GenerationRun.Kind.FILL,
+                created_by=job.created_by,
+                target_content_type=ContentType.objects.get_for_model(Article),
+                target_field="cover",
+            ).pk
+            continue
         if param.name != "job_id":
             pytest.fail(f"Teach this test to fill the path parameter {param.name!r} of {op}.")
         kwargs[param.name] = job.pk
     url = reverse(f"imagegen:{op.name}", kwargs=kwargs)
+    if op.operation_id == "createFill":
+        # The example names a field of a site's model; this one is declared here.
+        # A dry run: the operation changes nothing, what the family checks.
+        body = {"field": "articles.Article.cover", "dry_run": True}
+        return client.generic(op.method, url, json.dumps(body), "application/json", headers=headers)
     if op.body:
         body = document()["components"]["schemas"][op.body]["examples"][0]
         return client.generic(op.method, url, json.dumps(body), "application/json", headers=headers)

@@ -25,6 +25,7 @@ from ..exceptions import ImagegenConfigurationError
 from ..providers import Capabilities, get_provider
 from .auth import SCOPES
 from .errors import CODES
+from .fill_schemas import fill_schemas
 from .routing import Answer, Operation, Param
 from .views import api
 
@@ -179,6 +180,7 @@ def schemas() -> dict[str, Any]:
     false), so a field added to the serializer but not here fails the tests."""
     max_prompt, max_references = limits()
     return {
+        **fill_schemas(),
         "JobCreate": {
             "type": "object",
             "required": ["prompt"],
@@ -264,6 +266,11 @@ def schemas() -> dict[str, Any]:
                         "permission": {
                             "type": "string",
                             "description": "permission_denied: the permission that is missing.",
+                        },
+                        "plan": {
+                            "$ref": "#/components/schemas/FillPlan",
+                            "description": "budget_exceeded of a bulk fill: what the "
+                            "budgets cover and what they leave out.",
                         },
                         "scope": {
                             "type": "string",

@@ -342,9 +342,14 @@ FILL_FIELDS = ("field", "ids", "missing", "limit", "dry_run", "all_or_none")
         "the objects left out (trimmed: over budget; skipped: with a reason)."
     ),
     parameters=(IDEMPOTENCY,),
+    body="FillCreate",
     answers=(
-        Answer(201, "Started: run (its id and URL), jobs (their ids) and plan.", None),
-        Answer(200, "The plan (dry_run), or the fill an earlier request with this key made.", None),
+        Answer(201, "Started: the fill, its jobs and the plan.", "FillStarted"),
+        Answer(
+            200,
+            "The plan (dry_run), or the fill an earlier request with this key made.",
+            "FillAnswer",
+        ),
         Answer(400, "Invalid fields, an undeclared field, or nothing to fill (validation_error)."),
         UNAUTHENTICATED,
         Answer(402, "The budgets cover no job, or not all with all_or_none (budget_exceeded)."),
@@ -419,7 +424,7 @@ def create_fill(request: HttpRequest) -> JsonResponse:
     ),
     parameters=(FILL_ID,),
     answers=(
-        Answer(200, "The fill.", None),
+        Answer(200, "The fill.", "Fill"),
         UNAUTHENTICATED,
         Answer(403, "Missing imagegen.view_generationjob, or a token without the read scope."),
         Answer(404, "No such fill, or another user's (without imagegen.view_all_jobs)."),

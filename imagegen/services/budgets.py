@@ -165,7 +165,7 @@ def check(user: Any, cost: Decimal | None) -> None:
     """
     if not cost or not limits():
         return
-    _serialize()
+    lock()
     for state in states(user):
         if state.spent + cost > state.limit:
             currency = conf.get_setting("CURRENCY")
@@ -191,7 +191,9 @@ def money(value: Decimal) -> str:
     return formats.number_format(value, places)
 
 
-def _serialize() -> None:
+def lock() -> None:
+    """Serialize budget checks until the transaction ends: a check and the
+    jobs it allows commit before the next check reads the spend."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('imagegen.budgets'))")

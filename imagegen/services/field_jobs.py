@@ -150,6 +150,7 @@ def create_field_jobs(
     user: Any,
     values: Mapping[str, Any] | None = None,
     idempotency_key: str = "",
+    run: GenerationRun | None = None,
     **overrides: Any,
 ) -> list[GenerationJob]:
     """Create the jobs of one request for a field (:func:`plan`): one per
@@ -157,7 +158,8 @@ def create_field_jobs(
     form: pass the model or the unsaved object) and the field. The jobs of
     one request share a :class:`~imagegen.models.GenerationRun` (kind
     ``candidates``, with the model, the field and what was asked for), so a
-    page can follow them together through ``job.run``.
+    page can follow them together through ``job.run``; or they join
+    ``run`` when given (a bulk fill's, one request per object).
 
     Raises ValidationError like :func:`plan` and
     :func:`~imagegen.services.jobs.create_job` (bad input, a budget); no job
@@ -176,7 +178,6 @@ def create_field_jobs(
     model, obj = _model_and_object(obj_or_model)
     saved = obj if obj is not None and obj.pk is not None else None
     content_type = ContentType.objects.get_for_model(model)
-    run = None
     jobs = []
     with transaction.atomic():
         for index in range(request.candidates):

@@ -256,7 +256,7 @@ def start(
     with transaction.atomic():
         # The budgets' lock (what budgets.check takes), held to the commit:
         # no other job can spend what the plan counts on.
-        budgets._serialize()
+        budgets.lock()
         if key and (run := _run_for_key(user, key)) is not None:
             return FillStart(run, None, list(run.jobs.order_by("created_at")), created=False)
         found = plan(objects, field_name, user=user, missing=missing, limit=limit, model=model)
@@ -292,8 +292,8 @@ def start(
                 user=user,
                 candidates=1,
                 idempotency_key=_job_key(key, obj) if key else "",
+                run=run,
             )
-            _join(run, made)
             jobs.extend(made)
     return FillStart(run, found, jobs)
 
@@ -465,22 +465,6 @@ def _fill_run(job: GenerationJob) -> GenerationRun:
             code="not_succeeded",
         )
     return run
-
-
-def _join(run: GenerationRun, made: list[GenerationJob]) -> None:
-    """Move jobs just made by :func:`field_jobs.create_field_jobs` into the
-    fill's run: it makes a ``candidates`` run per request, which for a fill
-    would be one run per object (the empty ones are deleted)."""
-    others = {job.run_id for job in made if job.run_id not in (None, run.pk)}
-    GenerationJob.objects.filter(pk__in=[job.pk for job in made]).exclude(
-        run__kind=GenerationRun.Kind.FILL
-    ).update(run=run)
-    GenerationRun.objects.filter(
-        pk__in=others, kind=GenerationRun.Kind.CANDIDATES, jobs=None
-    ).delete()
-    for job in made:
-        if job.run_id is None or job.run_id in others:
-            job.run = run
 
 
 def _run_for_key(user: Any, key: str) -> GenerationRun | None:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from .. import conf
 from ..choices import Status
 from ..models import GenerationJob, Heartbeat
+from . import slots
 
 logger = logging.getLogger("imagegen")
 
@@ -97,7 +98,8 @@ def unpicked_since(now: datetime | None = None) -> datetime | None:
     ``SUBMIT_GRACE`` without any worker trying to submit it, or None.
 
     A job a worker tried (and is retrying: the provider is down) does not
-    count. One row through ``imagegen_job_status_idx``.
+    count, nor one a worker holds back for a provider slot (``MAX_IN_FLIGHT``).
+    One row through ``imagegen_job_status_idx``.
     """
     now = now or timezone.now()
     grace = timedelta(seconds=conf.get_setting("SUBMIT_GRACE"))
@@ -105,6 +107,7 @@ def unpicked_since(now: datetime | None = None) -> datetime | None:
         GenerationJob.objects.filter(
             status=Status.QUEUED, submit_attempts=0, created_at__lt=now - grace
         )
+        .exclude(error_code=slots.WAITING)
         .order_by("created_at")
         .values_list("created_at", flat=True)
         .first()
