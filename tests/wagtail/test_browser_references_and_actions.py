@@ -190,3 +190,33 @@ def test_job_page_retry_and_cancel(
     assert slow.status == Status.CANCELED
     assert page.locator("#imagegen-status").get_attribute("data-status") == Status.CANCELED
     assert not page.get_by_role("button", name="Cancel").is_visible()
+
+
+def test_job_page_notices_a_logout_and_carries_on(
+    page: Any,
+    live_server: Any,
+    site: str,
+    settings: Any,
+    sandbox: Any,
+    django_user_model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status URL answers a logged-out reader with Wagtail's login page:
+    the job page says so, keeps asking, and carries on once logged in again."""
+    monkeypatch.setattr(sandbox.config, "latency", (6.0, 6.0))
+    editor = make_wagtail_user(django_user_model, "editor")
+    log_in(page, live_server, editor)
+    job = services.create_job(user=editor, prompt="A harbour at night, long exposure")
+    page.goto(f"{live_server.url}/admin/imagegen/jobs/{job.pk}/")
+    notice = page.locator("#imagegen-connection")
+    page.wait_for_function("() => document.querySelector('#imagegen-elapsed').textContent")
+    assert not notice.is_visible()
+
+    page.context.clear_cookies()
+    notice.wait_for(state="visible")
+    assert "You were logged out" in notice.inner_text()
+
+    log_in(page, live_server, editor)
+    notice.wait_for(state="hidden", timeout=30_000)
+    page.locator("#imagegen-results img").first.wait_for(timeout=30_000)
+    assert page.locator("#imagegen-status").get_attribute("data-status") == Status.SUCCEEDED

@@ -272,6 +272,9 @@ def test_status_json_lists_the_wagtail_images(client, wagtail_editor):
     data = response.json()
     assert data["status"] == "succeeded" and data["is_terminal"] is True
     assert data["progress"] == 1.0
+    # What the job page says beyond the status (imagegen.job_states), as the Django admin's.
+    assert (data["waiting_retry"], data["refused_by_moderation"]) == (None, False)
+    assert data["cancel_may_charge"] is True
     [entry] = data["images"]
     assert entry["id"] == image.pk
     assert entry["edit_url"] == reverse("wagtailimages:edit", args=[image.pk])
