@@ -4,7 +4,9 @@ Wagtail admin and its image chooser.
 Install with ``pip install "django-imagegen[wagtail]"``, add
 ``"imagegen.contrib.wagtail"`` to ``INSTALLED_APPS`` (before
 ``"wagtail.images"``) and set ``IMAGEGEN["ASSET_ADAPTER"]`` to
-``"imagegen.contrib.wagtail.adapters.WagtailImageAdapter"``. See docs/wagtail.md.
+``"imagegen.contrib.wagtail.adapters.WagtailImageAdapter"``; include
+``imagegen.contrib.wagtail.public_urls`` in the site's URLconf so library
+images can be references. See docs/wagtail.md.
 """
 
 from __future__ import annotations
