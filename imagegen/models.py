@@ -15,6 +15,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, ReviewStatus, Source, Status
@@ -283,7 +284,11 @@ class GeneratedImage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title or self.file.name or f"{self.job_id} #{self.index}"
+        # What people call it: never the storage path.
+        if self.title:
+            return self.title
+        prompt = " ".join(self.prompt.split())
+        return prompt if len(prompt) <= 60 else prompt[:59] + "…"
 
     @property
     def is_discarded(self) -> bool:
@@ -291,10 +296,20 @@ class GeneratedImage(models.Model):
 
     @property
     def thumbnail_url(self) -> str:
-        """URL of the small preview, or of the image itself until the preview exists."""
+        """Storage URL of the small preview, or of the image itself until the
+        preview exists: for readers without a session (the API, webhooks)."""
         if self.thumbnail:
             return self.thumbnail.url
         return self.file.url if self.file else ""
+
+    @property
+    def preview_url(self) -> str:
+        """The stable URL of the preview for the site's own pages: made on its
+        first view by ``imagegen:image-preview`` (the viewer's session and
+        permissions decide), or "" when the image has no file."""
+        if not self.file:
+            return ""
+        return reverse("imagegen:image-preview", args=[self.pk])
 
 
 class WebhookDelivery(models.Model):

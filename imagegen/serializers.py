@@ -69,6 +69,11 @@ def job_page_status(job: GenerationJob, user: Any) -> dict[str, Any]:
     from .services import reviews
 
     data = job_status(job)
+    # The page's own previews, made on first view (the storage URLs stay for
+    # readers of job_status without a session).
+    previews = {image.pk: image.preview_url for image in job.images.all()}
+    for image in data["images"]:
+        image["preview_url"] = previews.get(image["id"], "")
     data.update(job_states.job_flags(job))
     data["overdue"] = not job.is_terminal and data["elapsed_seconds"] > data["expected_seconds"][1]
     data["review"] = {
@@ -82,10 +87,7 @@ def job_page_status(job: GenerationJob, user: Any) -> dict[str, Any]:
 def image_name(image: GeneratedImage) -> str:
     """What an image is called where people see it: its title, else the
     start of its prompt; never its storage path."""
-    if image.title:
-        return image.title
-    prompt = " ".join(image.prompt.split())
-    return prompt if len(prompt) <= 60 else prompt[:59] + "…"
+    return str(image)
 
 
 def review_image(image: GeneratedImage, undo_until: Any) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def review_image(image: GeneratedImage, undo_until: Any) -> dict[str, Any]:
         "prompt": image.prompt,
         "review_status": image.review_status,
         "review_status_display": str(image.get_review_status_display()),
-        "thumbnail_url": image.thumbnail_url,
+        "thumbnail_url": image.preview_url,
         "width": image.width,
         "height": image.height,
         "undo_seconds": max(0, round(left)),

@@ -93,7 +93,7 @@ class TestGrid:
     def test_grid_shows_thumbnails(self, logged_in, editor):
         previewed = with_preview(make_image(make_job(editor), index=0, size=(800, 600)))
         html = logged_in.get(reverse(CHANGELIST)).content.decode()
-        assert f'src="{previewed.thumbnail_url}"' in html
+        assert f'src="{previewed.preview_url}"' in html
 
     @pytest.mark.parametrize("title", ["Harbour at dawn", ""])
     def test_images_are_named_by_title_else_prompt_never_by_path(self, logged_in, editor, title):

@@ -452,7 +452,7 @@ class TestChangePage:
         assert shown == {"generate_again", "use_as_reference"}
         html = response.content.decode()
         for image in job.images.all():
-            assert image.file.url in html
+            assert image.preview_url in html
 
     def test_buttons_follow_permissions(self, client, django_user_model):
         adder = make_user(

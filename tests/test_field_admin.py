@@ -452,7 +452,7 @@ class TestHistory:
         page = client.get(url("article", article.pk)).content.decode()
         assert f'data-job-id="{job.pk}" data-status="succeeded"' in page
         assert "generating…" not in page
-        assert image.thumbnail_url in page
+        assert image.preview_url in page
         assert reverse("admin:imagegen_generationjob_change", args=[job.pk]) in page
         article.refresh_from_db()
         assert not article.cover

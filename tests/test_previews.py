@@ -345,7 +345,7 @@ def test_admin_pages_show_the_preview_url(stored: str, owner: Any) -> None:
     if image.file:
         assert f'src="{url(image)}"' in html
     else:
-        assert html == "" and display.preview_url(image) == ""
+        assert html == "" and image.preview_url == ""
 
 
 # Permissions, missing files -------------------------------------------------------

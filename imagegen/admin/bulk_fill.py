@@ -259,7 +259,7 @@ def _money(value: Any) -> str:
 
 
 def _image_url(asset: Any) -> str:
-    for name in ("thumbnail_url", "url"):
+    for name in ("preview_url", "thumbnail_url", "url"):
         value = getattr(asset, name, "")
         if isinstance(value, str) and value:
             return value

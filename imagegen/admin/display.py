@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.urls import reverse
 from django.utils.html import format_html
 
 from ..models import GeneratedImage
@@ -15,7 +14,7 @@ def status_badge(status: str, label: str) -> str:
 
 def thumbnail(image: GeneratedImage, *, size: int) -> str:
     """A lazily loaded preview of ``image``, at most ``size`` pixels a side."""
-    url = preview_url(image)
+    url = image.preview_url
     if not url:
         return ""
     return format_html(
@@ -26,11 +25,3 @@ def thumbnail(image: GeneratedImage, *, size: int) -> str:
         size,
         size,
     )
-
-
-def preview_url(image: GeneratedImage) -> str:
-    """The stable URL of ``image``'s preview (made on its first view by
-    ``imagegen:image-preview``), or "" when the image has no file."""
-    if not image.file:
-        return ""
-    return reverse("imagegen:image-preview", args=[image.pk])

@@ -62,7 +62,7 @@ def hidden_name(field_name: str, part: str) -> str:
 
 def preview_url(asset: Any) -> str:
     """A URL showing ``asset`` (a GeneratedImage, Wagtail or filer image)."""
-    url = getattr(asset, "thumbnail_url", "")
+    url = getattr(asset, "preview_url", "") or getattr(asset, "thumbnail_url", "")
     if url:
         return url
     return _file_url(getattr(asset, "file", None))

@@ -40,7 +40,7 @@
             figure.dataset.imageId = String(image.id);
             figure.querySelector('a').href = grid.dataset.imageUrl.replace('/0/', `/${image.id}/`);
             const img = figure.querySelector('img');
-            img.src = image.thumbnail_url;
+            img.src = image.preview_url || image.thumbnail_url;
             img.alt = job.prompt.slice(0, 80);
             images.append(figure);
             if (image.review_status !== 'new') {
