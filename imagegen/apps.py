@@ -10,8 +10,11 @@ class ImagegenConfig(AppConfig):
     def ready(self) -> None:
         # Registering checks, signal receivers and log filters is all ready() does.
         from . import checks, log_redaction  # noqa: F401
+        from .services import fill, slots
         from .webhooks import events
 
         events.connect()
+        fill.connect()
+        slots.connect()
         # The callback's token reaches Django's request logs through the path.
         log_redaction.install()

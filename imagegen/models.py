@@ -201,6 +201,11 @@ class GenerationJob(models.Model):
             ),
             models.Index(fields=["-created_at"], name="imagegen_job_created_idx"),
             models.Index(fields=["status", "-created_at"], name="imagegen_job_status_idx"),
+            # A field's history (services.field_jobs.jobs_for_field), newest first.
+            models.Index(
+                fields=["target_content_type", "target_object_id", "target_field", "-created_at"],
+                name="imagegen_job_field_idx",
+            ),
             # Recent outcomes per provider (services.callbacks.callbacks_arriving).
             models.Index(
                 fields=["provider", "-provider_completed_at"],
@@ -281,6 +286,15 @@ class GeneratedImage(models.Model):
         ordering = ["-created_at", "index"]
         constraints = [
             models.UniqueConstraint(fields=["job", "index"], name="imagegen_image_unique_output"),
+        ]
+        indexes = [
+            # The sweep's purge of discarded files once their undo time is over:
+            # only the few discarded images that still have a file.
+            models.Index(
+                fields=["reviewed_at"],
+                name="imagegen_image_discarded_idx",
+                condition=Q(review_status=ReviewStatus.DISCARDED) & ~Q(file=""),
+            ),
         ]
 
     def __str__(self) -> str:

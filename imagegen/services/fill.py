@@ -514,4 +514,6 @@ def _job_succeeded(sender: Any, job: GenerationJob, **kwargs: Any) -> None:
         logger.exception("Bulk fill: could not attach the image of job %s", job.pk)
 
 
-signals.job_succeeded.connect(_job_succeeded, dispatch_uid="imagegen.fill.attach")
+def connect() -> None:
+    """Attach fill results as their jobs succeed (called by the app's ready())."""
+    signals.job_succeeded.connect(_job_succeeded, dispatch_uid="imagegen.fill.attach")

@@ -142,5 +142,7 @@ def _job_ended(sender: Any, job: GenerationJob, **kwargs: Any) -> None:
         release(job.provider)
 
 
-for _name in ("job_succeeded", "job_failed", "job_expired", "job_canceled"):
-    getattr(signals, _name).connect(_job_ended, dispatch_uid=f"imagegen.slots.{_name}")
+def connect() -> None:
+    """Release a provider's slot as each job ends (called by the app's ready())."""
+    for name in ("job_succeeded", "job_failed", "job_expired", "job_canceled"):
+        getattr(signals, name).connect(_job_ended, dispatch_uid=f"imagegen.slots.{name}")

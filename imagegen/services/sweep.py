@@ -26,12 +26,7 @@ from django.utils import timezone
 from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
-from . import (
-    fill,  # noqa: F401  (connects its job_succeeded receiver)
-    health,
-    retention,
-    slots,
-)
+from . import health, retention, reviews, slots
 from .jobs import POLL_LEASE, enqueue_submit, expire
 from .transitions import enqueue
 
@@ -81,6 +76,8 @@ def sweep(now: datetime | None = None) -> Counter:
     counts["purged"] = retention.purge_due(now)
     # Slots of capped providers that a lost signal or a dead worker left free.
     counts["released"] = slots.release_all(now)
+    # Discarded files whose undo time is over, when their purge task was lost.
+    counts["discarded"] = reviews.purge_due(now)
     health.record(health.SWEEP, now)
     return counts
 
