@@ -11,11 +11,11 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .. import conf, permissions
-from ..choices import AspectRatio, Mode, Resolution
+from ..choices import AspectRatio, Mode, Resolution, ReviewStatus
 from ..models import GeneratedImage, GenerationJob
 from ..providers import get_provider
 from ..services.runs import COMPARABLE, MAX_CANDIDATES, Comparison
-from .widgets import ReferenceImagesWidget
+from .widgets import ReferenceImagesWidget, ReferenceUrlsWidget
 
 #: How many recent images the reference picker offers besides the chosen ones.
 RECENT_REFERENCES = 24
@@ -57,7 +57,7 @@ class GenerateForm(forms.Form):
     reference_urls = forms.CharField(
         label=_("Reference image URLs"),
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
+        widget=ReferenceUrlsWidget(),
         help_text=_("One public http(s) URL per line (image-to-image only)."),
     )
     reference_images = forms.ModelMultipleChoiceField(
@@ -158,7 +158,11 @@ class GenerateForm(forms.Form):
             if name in self.fields:
                 self.fields[name].max_length = caps.max_prompt_length
                 self.fields[name].widget.attrs["maxlength"] = caps.max_prompt_length
-        images = permissions.visible_images(user).exclude(file="")
+        images = (
+            permissions.visible_images(user)
+            .exclude(file="")
+            .exclude(review_status=ReviewStatus.DISCARDED)
+        )
         self.fields["reference_images"].queryset = images
         chosen = {str(getattr(v, "pk", v)) for v in self["reference_images"].value() or []}
         offered = list(images[:RECENT_REFERENCES])

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from .. import conf
+from ..choices import ReviewStatus
 from ..exceptions import ImagegenConfigurationError
 from ..models import GeneratedImage, GenerationJob
 from ..providers import get_provider
@@ -26,7 +27,8 @@ from ..services.budgets import COST_QUANTUM
 
 def images_prefetch() -> Prefetch:
     """A job's stored images (discarded ones keep a row but no file)."""
-    return Prefetch("images", GeneratedImage.objects.exclude(file="").order_by("index"))
+    kept = GeneratedImage.objects.exclude(file="").exclude(review_status=ReviewStatus.DISCARDED)
+    return Prefetch("images", kept.order_by("index"))
 
 
 def jobs_queryset(queryset: QuerySet[GenerationJob]) -> QuerySet[GenerationJob]:

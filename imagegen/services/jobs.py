@@ -22,7 +22,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .. import conf, scheduling, signals, tokens
-from ..choices import IN_FLIGHT, AspectRatio, Mode, Resolution, Source, Status, TaskStatus
+from ..choices import (
+    IN_FLIGHT,
+    AspectRatio,
+    Mode,
+    Resolution,
+    ReviewStatus,
+    Source,
+    Status,
+    TaskStatus,
+)
 from ..exceptions import (
     ImagegenConfigurationError,
     OutcomeUnknownError,
@@ -312,7 +321,10 @@ def job_settings(job: GenerationJob) -> dict[str, Any]:
         "resolution": job.resolution,
         "aspect_ratio": job.aspect_ratio,
         "reference_urls": list(job.reference_urls),
-        "reference_images": list(job.reference_images.exclude(file="")),
+        # Not the discarded ones, even while their discard can be undone.
+        "reference_images": list(
+            job.reference_images.exclude(file="").exclude(review_status=ReviewStatus.DISCARDED)
+        ),
         "provider": job.provider,
     }
 

@@ -225,7 +225,8 @@ def more_count(job: GenerationJob) -> int:
 
 def pick(image: GeneratedImage, *, user: Any = None) -> list[GeneratedImage]:
     """Choose ``image`` among its run's candidates: approve it and discard
-    the run's other images still waiting for review (approved ones stay).
+    the run's other images still waiting for review (approved ones stay),
+    with the undo time any discard gets (``DISCARD_UNDO_SECONDS``).
     Returns the images discarded. ValidationError for a discarded image."""
     if image.is_discarded:
         raise ValidationError(_("This image was discarded."), code="discarded")
@@ -235,7 +236,7 @@ def pick(image: GeneratedImage, *, user: Any = None) -> list[GeneratedImage]:
     others = others.filter(job__run=job.run_id) if job.run_id else others.filter(job=job)
     discarded = []
     for other in others:
-        if reviews.discard(other, user=user):
+        if reviews.discard(other, user=user, undo=True):
             discarded.append(other)
     return discarded
 

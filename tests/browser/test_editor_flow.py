@@ -192,3 +192,39 @@ def test_permission_refusals(
     assert "belongs to another user" in " ".join(page.locator(".messagelist").all_inner_texts())
     assert page.get_by_text("Someone else's job").count() == 0
     assert page.get_by_role("link", name="Generate image").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "counted"),
+    [
+        (["{ok}"], 1),
+        (["{ok}", "not an address", "", "{ok}?2"], 2),
+        (["ftp://example.com/a.png", "   "], 0),
+    ],
+    ids=["one", "two-and-noise", "none-usable"],
+)
+def test_generate_form_counts_usable_reference_urls(
+    page: Any,
+    live_server: Any,
+    admin_login: Any,
+    django_user_model: Any,
+    imagegen_settings: dict[str, Any],
+    lines: list[str],
+    counted: int,
+) -> None:
+    """Family: one usable URL; two usable among a word and a blank line; no
+    usable line (ftp, blanks). On the real generate form the reference URL
+    widget previews each usable URL, and the form's count of references
+    (against the provider's 16) counts only those."""
+    make_user(django_user_model, "editor", EDITOR_PERMISSIONS)
+    admin_login(page, live_server.url, "editor", PASSWORD)
+    page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
+    page.get_by_label("Image to image").check()
+    ok = f"{live_server.url}/static/admin/img/icon-yes.svg"
+    page.fill("#id_reference_urls", "\n".join(line.format(ok=ok) for line in lines))
+
+    page.wait_for_function(
+        "(n) => document.getElementById('imagegen-ref-count').textContent.includes(`(${n} / 16)`)",
+        arg=counted,
+    )
+    assert page.locator(".imagegen-url-list img").count() == counted

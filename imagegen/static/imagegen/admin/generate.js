@@ -1,6 +1,7 @@
 /* The "Generate image" form: the price of all the jobs asked for (one job,
    candidates or a comparison) as options change, prompt length, which
-   reference fields apply, previews of reference URLs. The server checks
+   reference fields apply, how many references are chosen (the reference URL
+   widget previews the URLs and counts the usable ones). The server checks
    everything again; this only informs. */
 'use strict';
 {
@@ -81,25 +82,12 @@
     }
 
     const urls = form.querySelector('[name="reference_urls"]');
-    const previews = document.getElementById('imagegen-url-previews');
-    function updatePreviews() {
-        previews.replaceChildren();
-        urls.value.split('\n').map((s) => s.trim()).filter((s) => /^https?:\/\//i.test(s)).slice(0, 16)
-            .forEach((src) => {
-                const img = document.createElement('img');
-                img.src = src;
-                img.alt = '';
-                img.loading = 'lazy';
-                img.referrerPolicy = 'no-referrer';
-                previews.append(img);
-            });
-    }
-
     const refCount = document.getElementById('imagegen-ref-count');
     const refText = refCount ? refCount.textContent.trim() : '';
     function updateRefCount() {
         const chosen = form.querySelectorAll('[name="reference_images"]:checked').length
-            + urls.value.split('\n').filter((s) => s.trim()).length;
+            // Usable URLs only, as the reference URL widget counts them.
+            + Number(urls.dataset.validCount || 0);
         refCount.textContent = `${refText} (${chosen} / ${refCount.dataset.max})`;
         refCount.classList.toggle('imagegen-over-budget', chosen > Number(refCount.dataset.max));
     }
@@ -110,6 +98,6 @@
         if (event.target.name === 'candidates' || event.target.name.startsWith('other_prompt_')
             || event.target === prompt) { updatePrice(); }
     });
-    urls.addEventListener('input', () => { updatePreviews(); updateRefCount(); });
-    updatePrice(); updateCounter(); updateMode(); updatePreviews(); updateRefCount();
+    urls.addEventListener('imagegen:reference-urls', updateRefCount);
+    updatePrice(); updateCounter(); updateMode(); updateRefCount();
 }

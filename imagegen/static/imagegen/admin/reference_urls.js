@@ -65,5 +65,11 @@
         update();
     }
 
-    document.querySelectorAll('.imagegen-url-list[data-for]').forEach(attach);
+    // Form media load in the page's head, before the form exists.
+    const attachAll = () => document.querySelectorAll('.imagegen-url-list[data-for]').forEach(attach);
+    if (document.readyState === 'loading') {
+        document.addEventListener('DOMContentLoaded', attachAll);
+    } else {
+        attachAll();
+    }
 }
