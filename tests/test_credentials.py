@@ -542,3 +542,22 @@ def test_the_openai_side_of_the_sandbox_signs_like_the_apixo_side(trusted, tmp_p
     assert provenance.has_c2pa_box(tmp_path / "result") is signed
     if signed:
         assert store_of(data, FORMATS[fmt])["validation_state"] == "Trusted"
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["provider-manifest", "none"])
+def test_the_admin_image_page_shows_the_content_credentials(trusted, admin_client, signed):
+    """Family: an image whose file carries the provider's manifest, and one
+    without: the image's admin page has a Content Credentials line, with the
+    state, the model and provider and the chain when there is a manifest."""
+    from django.urls import reverse
+
+    marker = " [sandbox:credentials]" if signed else ""
+    _job, image, _stored, _original = finish(f"a kite{marker}")
+
+    html = admin_client.get(reverse("admin:imagegen_generatedimage_change", args=[image.pk]))
+    html = html.content.decode()
+
+    assert "Content Credentials" in html
+    assert ("signed by imagegen sandbox signer" in html) is signed
+    if signed:
+        assert "Content Credentials: valid, made by gpt-image-2 via sandbox" in html

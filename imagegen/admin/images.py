@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from .. import permissions, services
 from ..choices import AspectRatio, Mode, ReviewStatus
+from ..credentials import render_summary
 from ..models import GeneratedImage
 from ..serializers import image_name, review_image
 from .display import thumbnail
@@ -48,7 +49,16 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         (None, {"fields": ("preview", "title", "alt_text", "review_status")}),
         (
             gettext_lazy("How it was made"),
-            {"fields": ("job_link", "prompt", "provider", "model", "settings_display")},
+            {
+                "fields": (
+                    "job_link",
+                    "prompt",
+                    "provider",
+                    "model",
+                    "settings_display",
+                    "content_credentials",
+                )
+            },
         ),
         (
             gettext_lazy("File"),
@@ -70,6 +80,7 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "provider",
         "model",
         "settings_display",
+        "content_credentials",
         "file",
         "width",
         "height",
@@ -92,6 +103,11 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("name"))
     def name(self, image: GeneratedImage) -> str:
         return image_name(image)
+
+    @admin.display(description=gettext_lazy("Content Credentials"))
+    def content_credentials(self, image: GeneratedImage) -> str:
+        """Whether the file's C2PA manifest validates, who made it, and its chain."""
+        return render_summary(image)
 
     @admin.display(description=gettext_lazy("settings"))
     def settings_display(self, image: GeneratedImage) -> str:

@@ -250,6 +250,8 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             if job is not None:
                 initial = services.job_settings(job)
                 initial["reference_urls"] = "\n".join(initial["reference_urls"])
+                # The new job's lineage: made from this one.
+                initial["source_job"] = job.pk
         asked = [v.strip() for v in request.GET.get("references", "").split(",") if v.strip()]
         if asked:
             usable = (
