@@ -862,6 +862,8 @@ class TestReuse:
         assert form["aspect_ratio"].value() == "3:4"
         assert form["mode"].value() == Mode.IMAGE_TO_IMAGE
         assert form["reference_urls"].value() == "https://example.com/kite.png"
+        # The job the form makes records what it was made from (lineage).
+        assert str(form["source_job"].value()) == str(job.pk)
         assert GenerationJob.objects.count() == 1
 
     def test_generate_again_keeps_the_stored_references_that_remain(self, logged_in, editor):
