@@ -38,6 +38,9 @@ from .factories import make_job
 from .test_api import JOBS, bearer, error_of
 from .test_url_messages import SECRET, _deliver_once
 
+# On every database: the SQLite pass runs them too.
+pytestmark = pytest.mark.services
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: IPv4 addresses no policy without ``allow_private`` may reach: loopback,

@@ -27,7 +27,8 @@ from imagegen.models import ApiToken
 
 from .factories import EDITOR, make_user, messages_of
 
-pytestmark = pytest.mark.django_db
+# On every database: the SQLite pass runs them too.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 TOKEN_PERMS = tuple(f"imagegen.{a}_apitoken" for a in ("add", "view", "change", "delete"))
 FOR_OTHERS = "imagegen.add_token_for_others"

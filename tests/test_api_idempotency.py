@@ -34,6 +34,9 @@ from imagegen.services.jobs import idempotency_scope
 from .conftest import require_postgres
 from .factories import make_editor, make_job
 
+# On every database: the SQLite pass runs them too.
+pytestmark = pytest.mark.services
+
 JOBS = reverse("imagegen:api-jobs")
 PROMPT = "a kite over the sea"
 
@@ -130,6 +133,7 @@ def test_one_user_one_key_one_job(client, alice, via):
     assert GenerationJob.objects.count() == 1
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_repeats_make_one_job(alice, monkeypatch):
     require_postgres("concurrent transactions on one unique key")

@@ -26,7 +26,8 @@ from imagegen import conf
 from imagegen.api import auth
 from imagegen.models import GenerationJob
 
-pytestmark = pytest.mark.django_db
+# On every database: the SQLite pass runs them too.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 JOBS = reverse("imagegen:api-jobs")
 MAX = conf.DEFAULTS["MAX_JSON_DEPTH"]

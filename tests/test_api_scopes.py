@@ -39,7 +39,8 @@ from project.articles.models import Article
 
 from .factories import make_editor, make_job
 
-pytestmark = pytest.mark.django_db
+# On every database: the SQLite pass runs them too.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 AUTHENTICATED = [op for op in api.operations if op.authenticated]
 #: The token scope sets of the family: none, each one alone, all.

@@ -26,7 +26,8 @@ from .factories import (
     set_budgets,
 )
 
-pytestmark = pytest.mark.django_db
+# On every database: the SQLite pass runs them too.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 #: A fixed "now" for the period arithmetic: mid-month, mid-day, site time zone UTC.
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)

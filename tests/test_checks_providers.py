@@ -19,6 +19,9 @@ from imagegen.sandbox import __main__ as sandbox_cli
 
 from .test_checks import ids
 
+# On every database: the SQLite pass runs them too.
+pytestmark = pytest.mark.services
+
 
 class DeclaringProvider(APIXOProvider):
     """A custom provider that declares its own option."""

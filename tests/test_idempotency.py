@@ -36,6 +36,9 @@ from .factories import make_editor, make_job, messages_of
 from .test_admin_jobs import form_data
 from .test_races import run_together
 
+# On every database: the SQLite pass runs them too.
+pytestmark = pytest.mark.services
+
 USERS = ("alice", "bob", None)
 SOURCES = ("admin", "wagtail", "api", "retry", "")
 CALLERS = list(itertools.product(USERS, SOURCES))
@@ -216,6 +219,7 @@ class TestRetry:
         assert GenerationJob.objects.filter(retry_of=failed).count() == 2
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 class TestConcurrentDoubleSubmit:
     """Threads posting the same key at the same instant, on PostgreSQL."""

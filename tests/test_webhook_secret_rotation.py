@@ -24,6 +24,9 @@ from imagegen.webhooks import delivery, signing
 from .factories import messages_of
 from .test_outbound_webhooks import endpoint_at, hooks, pending, receiver, use  # noqa: F401
 
+# On every database: the SQLite pass runs them too.
+pytestmark = pytest.mark.services
+
 GRACE = 3600
 BODY = '{"type":"webhook.test"}'
 MSG = "msg_rotation"

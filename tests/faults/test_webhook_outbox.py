@@ -33,6 +33,9 @@ from ..factories import make_job
 from ..test_outbound_webhooks import endpoint_at, hooks, receiver  # noqa: F401
 from .conftest import ROOT, _database_settings
 
+# On every database: the SQLite pass runs them too.
+pytestmark = pytest.mark.services
+
 State = OutboundDelivery.State
 
 #: The end each process applies, and the event it sends.
