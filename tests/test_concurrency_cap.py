@@ -34,7 +34,8 @@ from imagegen.services import slots
 
 from .conftest import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On every database: the SQLite pass runs them too.
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 def capped(settings, cap, provider="sandbox"):

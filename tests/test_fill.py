@@ -44,7 +44,8 @@ from tests.content_app.models import Article
 from .conftest import wait_until
 from .factories import make_user, png_bytes
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On every database: the SQLite pass runs them too.
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 FIELD = "imagegen_content_tests.Article.cover"
 EDITOR = (

@@ -42,7 +42,8 @@ from .conftest import require_postgres
 from .factories import EDITOR, make_editor, make_image, make_job, make_user, set_budgets
 from .test_races import run_together
 
-pytestmark = pytest.mark.django_db
+# On every database: the SQLite pass runs them too.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 SETTINGS = {
     "prompt": "a lighthouse on a cliff at dusk",
@@ -181,6 +182,7 @@ def test_run_exactly_at_the_budget_is_made_just_over_is_not(
     assert GenerationJob.objects.count() == 1 and not GenerationRun.objects.exists()
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_at_once_never_spend_past_the_budget(django_user_model, settings):
     """Two editors' runs of 3 candidates (0.06 each) against a site budget
