@@ -78,10 +78,6 @@ def generate_images(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -
             {"label": s.label, "limit": _money(s.limit), "left": _money(s.left)}
             for s in plan.budgets
         ],
-        "after": [
-            {"label": s.label, "left": _money(max(s.left - (plan.price or 0), 0))}
-            for s in plan.budgets
-        ],
         "fields": [(d.field_name, opts.get_field(d.field_name).verbose_name) for d in declarations],
         "field_name": field_name,
         "missing": missing,

@@ -33,7 +33,6 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import conf
 from ..choices import AspectRatio, Resolution
 from ..fields import FieldDeclaration, declaration_for, declarations_for, prompts
 from ..fields.registry import MAX_CANDIDATES
@@ -41,7 +40,6 @@ from ..models import GenerationJob
 from ..providers import get_provider
 from ..serializers import job_status
 from ..services import budgets, field_jobs
-from ..services.budgets import money
 
 #: The add form's object id in the control's URLs (``<model>/add/imagegen/...``).
 ADD = "add"
@@ -520,24 +518,8 @@ def _job_row(job: GenerationJob, job_url: str) -> dict[str, Any]:
 
 
 def _pricing(request: HttpRequest, plan: field_jobs.FieldPlan) -> dict[str, Any]:
-    """The plan's prices per resolution and what each budget has left, for
-    the dialog's script (``imagegen/includes/price.html`` shows them)."""
-    provider = get_provider(plan.provider)
-    return {
-        "currency": conf.get_setting("CURRENCY"),
-        "prices": {
-            resolution: None
-            if (price := conf.price(plan.provider, provider.model, resolution)) is None
-            else str(price)
-            for resolution in provider.capabilities.resolutions
-        },
-        "budgets": [
-            {
-                "label": state.label,
-                "left": str(state.left),
-                "limit_display": money(state.limit),
-                "left_display": money(state.left),
-            }
-            for state in budgets.states(request.user)
-        ],
-    }
+    """:func:`budgets.script_pricing` for the plan's provider, with its prices
+    per resolution (no provider level) as the dialog's script reads them;
+    ``imagegen/includes/price.html`` shows the budgets."""
+    pricing = budgets.script_pricing(request.user, providers=[plan.provider])
+    return {**pricing, "prices": pricing["prices"][plan.provider]}

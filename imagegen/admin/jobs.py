@@ -17,12 +17,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from .. import conf, job_states, permissions, services, views
+from .. import job_states, permissions, services, views
 from ..choices import IN_FLIGHT, TERMINAL, Mode, ReviewStatus, Status
 from ..exceptions import TransientError
 from ..health.notices import notices
 from ..models import GeneratedImage, GenerationJob
-from ..providers import get_provider
 from ..serializers import job_page_status
 from ..services import budgets
 from ..services.budgets import money
@@ -231,7 +230,7 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             "opts": self.opts,
             "form": form,
             "media": self.media + form.media,
-            "pricing": self._pricing(request),
+            "pricing": budgets.script_pricing(request.user),
             "max_references": form.max_references,
             "has_view_permission": self.has_view_permission(request),
             "has_add_permission": True,
@@ -282,30 +281,6 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 initial["reference_images"] = chosen
                 initial["reference_urls"] = ""
         return initial
-
-    def _pricing(self, request: HttpRequest) -> dict[str, Any]:
-        """Prices and budgets the form's script shows as options change."""
-        prices = {}
-        for name in conf.configured_providers():
-            provider = get_provider(name)
-            prices[name] = {
-                res: None if (p := conf.price(name, provider.model, res)) is None else str(p)
-                for res in provider.capabilities.resolutions
-            }
-        return {
-            "currency": conf.get_setting("CURRENCY"),
-            "prices": prices,
-            "budgets": [
-                # Plain numbers for the script, formatted ones for people.
-                {
-                    "label": s.label,
-                    "left": str(s.left),
-                    "limit_display": money(s.limit),
-                    "left_display": money(s.left),
-                }
-                for s in services.budgets.states(request.user)
-            ],
-        }
 
     # Watching ------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from .. import conf, permissions
 from ..choices import ReviewStatus
 from ..models import GenerationJob, GenerationRun
-from ..services import reviews, runs
+from ..services import budgets, reviews, runs
 from ..services.budgets import money
 from .forms import GenerateForm
 from .jobs import _uuid_or_none
@@ -228,7 +228,7 @@ class GenerationRunAdmin(admin.ModelAdmin):
             "form": form,
             "media": job_admin.media + form.media,
             # The same prices and budgets the form's page shows.
-            "pricing": job_admin._pricing(request),
+            "pricing": budgets.script_pricing(request.user),
             "max_references": form.max_references,
             "has_view_permission": job_admin.has_view_permission(request),
             "has_add_permission": True,

@@ -40,6 +40,7 @@ from django.utils.translation import gettext_lazy
 from .. import conf
 from ..choices import TERMINAL, Status
 from ..models import GenerationJob
+from ..providers import get_provider
 
 #: The budget keys, in the order they are checked and shown.
 LIMITS = {
@@ -183,6 +184,41 @@ def check(user: Any, cost: Decimal | None) -> None:
                 },
                 code="budget_exceeded",
             )
+
+
+def script_pricing(user: Any, providers: list[str] | None = None) -> dict[str, Any]:
+    """Prices and budgets for a generate form's script, which updates the
+    price and the over-budget warning as options change.
+
+    ``{"currency": str, "prices": {provider: {resolution: str | None}},
+    "budgets": [{"label", "left", "limit_display", "left_display"}]}``:
+    prices for ``providers`` (default: every provider editors may choose)
+    and each resolution it offers, ``None`` where no price is configured;
+    the budgets that apply to ``user``. Amounts are strings: plain numbers
+    for the script, ``*_display`` formatted for people.
+    """
+    prices = {}
+    for name in conf.configured_providers() if providers is None else providers:
+        provider = get_provider(name)
+        prices[name] = {
+            resolution: None
+            if (price := conf.price(name, provider.model, resolution)) is None
+            else str(price)
+            for resolution in provider.capabilities.resolutions
+        }
+    return {
+        "currency": conf.get_setting("CURRENCY"),
+        "prices": prices,
+        "budgets": [
+            {
+                "label": state.label,
+                "left": str(state.left),
+                "limit_display": money(state.limit),
+                "left_display": money(state.left),
+            }
+            for state in states(user)
+        ],
+    }
 
 
 def money(value: Decimal) -> str:

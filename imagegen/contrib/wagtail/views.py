@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.admin import AdminSite
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -31,7 +30,7 @@ from wagtail.models import Collection
 
 from imagegen import job_states, services
 from imagegen import permissions as job_permissions
-from imagegen.admin.jobs import JOB_PAGE_TEXTS, GenerationJobAdmin
+from imagegen.admin.jobs import JOB_PAGE_TEXTS
 from imagegen.choices import IN_FLIGHT, Status
 from imagegen.models import GenerationJob
 from imagegen.serializers import job_status
@@ -53,12 +52,6 @@ RETRYABLE = (Status.FAILED, Status.EXPIRED)
 #: The image chooser's URL parameters that must survive into the "chosen" step
 #: (``select_format`` from rich text, ``multiple`` from multiple choosers).
 CHOOSER_PARAMETERS = ("multiple", "select_format", "layout")
-
-
-def pricing(request: HttpRequest) -> dict[str, Any]:
-    """Prices and budgets for generate.js, exactly as the Django admin's form
-    shows them (the method needs no registered admin site)."""
-    return GenerationJobAdmin(GenerationJob, AdminSite())._pricing(request)
 
 
 def prepare_collections() -> None:
@@ -118,7 +111,11 @@ def create_job(request: HttpRequest, form: WagtailGenerateForm) -> GenerationJob
 
 
 def form_context(request: HttpRequest, form: WagtailGenerateForm) -> dict[str, Any]:
-    return {"form": form, "pricing": pricing(request), "max_references": form.max_references}
+    return {
+        "form": form,
+        "pricing": services.budgets.script_pricing(request.user),
+        "max_references": form.max_references,
+    }
 
 
 def progress_context(job: GenerationJob) -> dict[str, Any]:
