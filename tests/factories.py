@@ -8,6 +8,7 @@ import io
 import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import Permission
@@ -38,6 +39,20 @@ EDITOR = (
     "imagegen.delete_generatedimage",
 )
 
+#: docs/admin.md, "Permissions": exactly what an editor who generates and
+#: reviews their own images needs (no "poll now").
+DOCUMENTED_EDITOR = (
+    "imagegen.add_generationjob",
+    "imagegen.view_generationjob",
+    "imagegen.view_generatedimage",
+    "imagegen.change_generatedimage",
+    "imagegen.delete_generatedimage",
+)
+
+#: The password of every user made here (the browser tests sign in with it).
+PASSWORD = "password"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 _usernames = itertools.count(1)
 _task_ids = itertools.count(1)
 
@@ -51,7 +66,7 @@ def make_user(
     """A user (staff by default) with exactly ``perms`` (``"app_label.codename"``)."""
     username = username or f"user{next(_usernames)}"
     user = django_user_model.objects.create_user(
-        username=username, password="password", is_staff=is_staff
+        username=username, password=PASSWORD, is_staff=is_staff
     )
     for perm in perms:
         app_label, codename = perm.split(".", 1)
@@ -60,6 +75,11 @@ def make_user(
         )
     # A fresh instance: has_perm caches permissions on the object.
     return django_user_model.objects.get(pk=user.pk)
+
+
+def make_superuser(django_user_model: Any, username: str = "root") -> Any:
+    """A superuser, with the same password as :func:`make_user`'s users."""
+    return django_user_model.objects.create_superuser(username, password=PASSWORD)
 
 
 def make_editor(django_user_model: Any, *extra: str, username: str | None = None) -> Any:
@@ -72,6 +92,11 @@ def png_bytes(
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, "PNG")
     return out.getvalue()
+
+
+def assert_png(path: Path) -> None:
+    """``path`` holds a PNG (a screenshot, a stored image)."""
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
 
 
 def make_job(

@@ -11,11 +11,12 @@ import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..conftest import unavailable
+from ..factories import PASSWORD, make_superuser, make_user
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -43,6 +44,8 @@ CHROMIUM_ARGS = [
 ]
 
 LoginFunc = Callable[["Page", str, str, str], None]
+#: ``sign_in(*perms, username=None, superuser=False)`` -> the user.
+SignIn = Callable[..., Any]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -129,6 +132,34 @@ def admin_login() -> LoginFunc:
         )
 
     return login
+
+
+@pytest.fixture
+def sign_in(page: Page, live_server: Any, admin_login: LoginFunc, django_user_model: Any) -> SignIn:
+    """A function ``sign_in(*perms, username="editor")`` that makes a staff user
+    with exactly ``perms`` (``"app_label.codename"``, as tests.factories.make_user),
+    signs it in on ``page`` through the admin's login form and returns it;
+    ``sign_in(superuser=True)`` does the same for a superuser (named "root")."""
+
+    def login_as(*perms: str, username: str | None = None, superuser: bool = False) -> Any:
+        username = username or ("root" if superuser else "editor")
+        if superuser:
+            assert not perms, "a superuser has every permission"
+            user = make_superuser(django_user_model, username)
+        else:
+            user = make_user(django_user_model, *perms, username=username)
+        admin_login(page, live_server.url, username, PASSWORD)
+        return user
+
+    return login_as
+
+
+@pytest.fixture
+def live_pipeline(callbacks_on: str, celery_worker: Any, sandbox: Any) -> Any:
+    """The whole pipeline, real: the live server, a Celery worker on the test
+    broker, the sandbox over HTTP with callbacks to the live server. Returns
+    the sandbox (its ``config`` sets the provider's latency)."""
+    return sandbox
 
 
 @pytest.fixture

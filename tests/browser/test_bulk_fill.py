@@ -25,9 +25,7 @@ from django.contrib.admin.models import LogEntry
 from imagegen.choices import Status
 from imagegen.models import GenerationJob, GenerationRun
 from project.articles.models import Article
-from tests.factories import make_user
-
-from .test_editor_flow import PASSWORD, assert_png
+from tests.factories import PASSWORD, assert_png, make_user
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -66,10 +64,7 @@ def declared(settings: Any, callbacks_on: str, sandbox: Any, monkeypatch: Any) -
 
 @pytest.fixture
 def editor(django_user_model: Any) -> Any:
-    user = make_user(django_user_model, *PERMISSIONS, username="filler")
-    user.set_password(PASSWORD)
-    user.save()
-    return user
+    return make_user(django_user_model, *PERMISSIONS, username="filler")
 
 
 def test_bulk_fill_with_a_budget_and_a_retry(

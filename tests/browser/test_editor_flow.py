@@ -11,58 +11,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from imagegen.choices import Status
 from imagegen.models import GenerationJob
 
 from ..conftest import wait_until
+from ..factories import EDITOR, assert_png, make_user
+from .conftest import SignIn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "editor-password"
-EDITOR_PERMISSIONS = [
-    "add_generationjob",
-    "view_generationjob",
-    "change_generationjob",
-    "view_generatedimage",
-    "change_generatedimage",
-]
-
-
-def make_user(django_user_model: Any, username: str, codenames: list[str]) -> Any:
-    user = django_user_model.objects.create_user(username, password=PASSWORD, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="imagegen", codename__in=codenames)
-    )
-    return user
-
-
-def assert_png(path: Path) -> None:
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+#: tests.factories' editor (who may "poll now") without discard.
+EDITOR_PERMISSIONS = tuple(perm for perm in EDITOR if perm != "imagegen.delete_generatedimage")
 
 
 @pytest.mark.pipeline
 def test_editor_generates_and_watches_the_image_arrive(
     page: Any,
     live_server: Any,
-    admin_login: Any,
+    sign_in: SignIn,
     screenshot_dir: Path,
-    django_user_model: Any,
-    callbacks_on: str,
-    celery_worker: Any,
-    sandbox: Any,
+    live_pipeline: Any,
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Slow enough that the live page is seen mid-way, and announced as such.
+    sandbox = live_pipeline
     monkeypatch.setattr(sandbox.config, "latency", (4.0, 5.0))
     settings.IMAGEGEN = {
         **settings.IMAGEGEN,
         "PROVIDERS": {"sandbox": {"BASE_URL": sandbox.api_url, "LATENCY": {"2k": (3.0, 8.0)}}},
     }
-    editor = make_user(django_user_model, "editor", EDITOR_PERMISSIONS)
-    admin_login(page, live_server.url, "editor", PASSWORD)
+    editor = sign_in(*EDITOR_PERMISSIONS)
 
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
     price = page.locator("#imagegen-price")
@@ -137,15 +117,13 @@ def test_editor_generates_and_watches_the_image_arrive(
 def test_budget_refusal_is_a_form_error(
     page: Any,
     live_server: Any,
-    admin_login: Any,
+    sign_in: SignIn,
     screenshot_dir: Path,
-    django_user_model: Any,
     imagegen_settings: dict[str, Any],
     settings: Any,
 ) -> None:
     settings.IMAGEGEN = {**imagegen_settings, "BUDGETS": {"USER_DAILY": "0.05"}}
-    make_user(django_user_model, "editor", EDITOR_PERMISSIONS)
-    admin_login(page, live_server.url, "editor", PASSWORD)
+    sign_in(*EDITOR_PERMISSIONS)
 
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
     assert "0.05 of 0.05 USD left" in page.locator("#imagegen-budgets").inner_text()
@@ -165,11 +143,11 @@ def test_budget_refusal_is_a_form_error(
 def test_permission_refusals(
     page: Any,
     live_server: Any,
-    admin_login: Any,
+    sign_in: SignIn,
     django_user_model: Any,
     imagegen_settings: dict[str, Any],
 ) -> None:
-    author = make_user(django_user_model, "author", EDITOR_PERMISSIONS)
+    author = make_user(django_user_model, *EDITOR_PERMISSIONS, username="author")
     other_job = GenerationJob.objects.create(
         provider="sandbox",
         model="gpt-image-2",
@@ -180,8 +158,7 @@ def test_permission_refusals(
         deadline_at="2099-01-01T00:00:00Z",
         created_by=author,
     )
-    make_user(django_user_model, "viewer", ["view_generationjob", "view_generatedimage"])
-    admin_login(page, live_server.url, "viewer", PASSWORD)
+    sign_in("imagegen.view_generationjob", "imagegen.view_generatedimage", username="viewer")
 
     response = page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
     assert response is not None and response.status == 403
@@ -206,8 +183,7 @@ def test_permission_refusals(
 def test_generate_form_counts_usable_reference_urls(
     page: Any,
     live_server: Any,
-    admin_login: Any,
-    django_user_model: Any,
+    sign_in: SignIn,
     imagegen_settings: dict[str, Any],
     lines: list[str],
     counted: int,
@@ -216,8 +192,7 @@ def test_generate_form_counts_usable_reference_urls(
     usable line (ftp, blanks). On the real generate form the reference URL
     widget previews each usable URL, and the form's count of references
     (against the provider's 16) counts only those."""
-    make_user(django_user_model, "editor", EDITOR_PERMISSIONS)
-    admin_login(page, live_server.url, "editor", PASSWORD)
+    sign_in(*EDITOR_PERMISSIONS)
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
     page.get_by_label("Image to image").check()
     ok = f"{live_server.url}/static/admin/img/icon-yes.svg"

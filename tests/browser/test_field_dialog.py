@@ -26,9 +26,7 @@ import pytest
 from imagegen.choices import TERMINAL
 from imagegen.models import GenerationJob
 from project.articles.models import Article
-from tests.factories import make_user
-
-from .test_editor_flow import PASSWORD, assert_png
+from tests.factories import PASSWORD, assert_png, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -62,10 +60,7 @@ def declared(
 
 @pytest.fixture
 def writer(django_user_model: Any) -> Any:
-    user = make_user(django_user_model, *PERMISSIONS, username="writer")
-    user.set_password(PASSWORD)
-    user.save()
-    return user
+    return make_user(django_user_model, *PERMISSIONS, username="writer")
 
 
 def open_dialog_with_keyboard(page: Any) -> Any:

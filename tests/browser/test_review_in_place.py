@@ -19,12 +19,12 @@ docs/admin.md describes (exactly its permissions) and as a superuser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from imagegen import services
@@ -32,21 +32,19 @@ from imagegen.choices import ReviewStatus, Status
 from imagegen.models import GeneratedImage
 
 from ..conftest import wait_until
-from ..factories import make_image, make_job
+from ..factories import DOCUMENTED_EDITOR, make_image, make_job
+from .conftest import SignIn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "editor-password"
-#: docs/admin.md, "Permissions": generate, see one's own jobs and images,
-#: approve and edit titles and alt text, discard.
-DOCUMENTED_EDITOR = [
-    "add_generationjob",
-    "view_generationjob",
-    "view_generatedimage",
-    "change_generatedimage",
-    "delete_generatedimage",
-]
-USERS = ["editor", "superuser"]
+
+@pytest.fixture(params=["editor", "superuser"])
+def user(request: pytest.FixtureRequest, sign_in: SignIn, imagegen_settings: Any) -> Any:
+    """Every test here runs as each member of the family: the editor of
+    docs/admin.md (exactly its permissions) and a superuser, signed in on ``page``."""
+    if request.param == "superuser":
+        return sign_in(superuser=True)
+    return sign_in(*DOCUMENTED_EDITOR)
 
 
 @pytest.fixture
@@ -59,26 +57,20 @@ def usual_latency(imagegen_settings: dict[str, Any], settings: Any) -> dict[str,
     return settings.IMAGEGEN
 
 
-def make_login(django_user_model: Any, who: str) -> Any:
-    if who == "superuser":
-        return django_user_model.objects.create_superuser("root", password=PASSWORD)
-    user = django_user_model.objects.create_user("editor", password=PASSWORD, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="imagegen", codename__in=DOCUMENTED_EDITOR
-        )
-    )
-    return user
+@pytest.fixture
+def open_job(page: Any, live_server: Any) -> Callable[[Any], None]:
+    """A function ``open_job(job)`` that opens the job's page in the admin."""
+
+    def goto(job: Any) -> None:
+        page.goto(f"{live_server.url}/admin/imagegen/generationjob/{job.pk}/change/")
+
+    return goto
 
 
-def job_page(live_server: Any, job: Any) -> str:
-    return f"{live_server.url}/admin/imagegen/generationjob/{job.pk}/change/"
-
-
-def shot(page: Any, directory: Path, name: str, who: str, **options: Any) -> None:
+def shot(page: Any, directory: Path, name: str, user: Any, **options: Any) -> None:
     """A screenshot for docs/screenshots: the editor's run only (the
     superuser's page is the same), so a refresh does not double them."""
-    if who == "editor":
+    if not user.is_superuser:
         page.screenshot(path=directory / f"{name}.png", **options)
 
 
@@ -89,28 +81,21 @@ def visible_text(page: Any, selector: str) -> str:
 
 
 @pytest.mark.pipeline
-@pytest.mark.parametrize("who", USERS)
 def test_review_without_reload_keeps_the_text_and_discard_can_be_undone(
-    who: str,
+    user: Any,
     page: Any,
-    live_server: Any,
-    admin_login: Any,
+    open_job: Callable[[Any], None],
     screenshot_dir: Path,
-    django_user_model: Any,
-    callbacks_on: str,
-    celery_worker: Any,
-    sandbox: Any,
+    live_pipeline: Any,
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sandbox.config, "latency", (2.0, 3.0))
+    monkeypatch.setattr(live_pipeline.config, "latency", (2.0, 3.0))
     settings.IMAGEGEN = {**settings.IMAGEGEN, "DISCARD_UNDO_SECONDS": 60}
-    user = make_login(django_user_model, who)
-    admin_login(page, live_server.url, user.username, PASSWORD)
     job = services.create_job(
         user=user, prompt="A harbour at dawn, fishing boats, watercolour", resolution="1k"
     )
-    page.goto(job_page(live_server, job))
+    open_job(job)
     # A marker that a reload would wipe.
     page.evaluate("window.__sameDocument = true")
 
@@ -140,7 +125,7 @@ def test_review_without_reload_keeps_the_text_and_discard_can_be_undone(
         "() => { const i = document.querySelector('.imagegen-review img');"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
-    shot(page, screenshot_dir, "job-review", who, full_page=True)
+    shot(page, screenshot_dir, "job-review", user, full_page=True)
 
     # Discard: the file stays for the undo time; Undo brings the image back.
     card.get_by_role("button", name="Discard").click()
@@ -151,7 +136,7 @@ def test_review_without_reload_keeps_the_text_and_discard_can_be_undone(
     assert image.review_status == ReviewStatus.DISCARDED and image.file
     # Every image discarded: nothing to use as a reference.
     assert page.locator(".imagegen-tool button[name=use_as_reference]").is_hidden()
-    shot(page, screenshot_dir, "job-discard-undo", who, full_page=True)
+    shot(page, screenshot_dir, "job-discard-undo", user, full_page=True)
     undo.get_by_role("button", name="Undo").click()
     undo.wait_for(state="hidden")
     image.refresh_from_db()
@@ -160,18 +145,12 @@ def test_review_without_reload_keeps_the_text_and_discard_can_be_undone(
     assert page.evaluate("window.__sameDocument") is True
 
 
-@pytest.mark.parametrize("who", USERS)
 def test_the_image_page_buttons_keep_the_text_typed(
-    who: str,
+    user: Any,
     page: Any,
     live_server: Any,
-    admin_login: Any,
-    django_user_model: Any,
-    imagegen_settings: dict[str, Any],
 ) -> None:
-    user = make_login(django_user_model, who)
     image = make_image(make_job(user))
-    admin_login(page, live_server.url, user.username, PASSWORD)
     page.goto(f"{live_server.url}/admin/imagegen/generatedimage/{image.pk}/change/")
     page.fill("#id_title", "Red square")
     page.fill("#id_alt_text", "A red square on white")
@@ -189,20 +168,15 @@ def test_the_image_page_buttons_keep_the_text_typed(
     assert "Red square" in page.locator(".breadcrumbs").inner_text()
 
 
-@pytest.mark.parametrize("who", USERS)
 def test_logged_out_and_server_down_are_said_and_the_page_resumes(
-    who: str,
+    user: Any,
     page: Any,
-    live_server: Any,
-    admin_login: Any,
+    open_job: Callable[[Any], None],
     screenshot_dir: Path,
-    django_user_model: Any,
     usual_latency: dict[str, Any],
 ) -> None:
-    user = make_login(django_user_model, who)
     job = make_job(user, status=Status.RUNNING)
-    admin_login(page, live_server.url, user.username, PASSWORD)
-    page.goto(job_page(live_server, job))
+    open_job(job)
     notice = page.locator("#imagegen-connection")
     page.wait_for_function("() => document.querySelector('#imagegen-elapsed').textContent")
     assert notice.is_hidden()
@@ -210,7 +184,7 @@ def test_logged_out_and_server_down_are_said_and_the_page_resumes(
     # The server stops answering (the network edge: requests fail).
     page.route("**/status/", lambda route: route.abort("connectionrefused"))
     assert "not answering" in visible_text(page, "#imagegen-connection")
-    shot(page, screenshot_dir, "job-offline", who, full_page=True)
+    shot(page, screenshot_dir, "job-offline", user, full_page=True)
     page.unroute("**/status/")
     notice.wait_for(state="hidden", timeout=30_000)
 
@@ -219,7 +193,7 @@ def test_logged_out_and_server_down_are_said_and_the_page_resumes(
     cookies = page.context.cookies()
     page.context.clear_cookies()
     assert "logged out" in visible_text(page, "#imagegen-connection")
-    shot(page, screenshot_dir, "job-logged-out", who, full_page=True)
+    shot(page, screenshot_dir, "job-logged-out", user, full_page=True)
     page.context.add_cookies(cookies)
     notice.wait_for(state="hidden", timeout=30_000)
     # And it carries on: the job's end shows without a reload.
@@ -230,17 +204,13 @@ def test_logged_out_and_server_down_are_said_and_the_page_resumes(
     )
 
 
-@pytest.mark.parametrize("who", USERS)
 def test_waiting_to_retry_is_neutral_and_names_no_provider_code(
-    who: str,
+    user: Any,
     page: Any,
-    live_server: Any,
-    admin_login: Any,
+    open_job: Callable[[Any], None],
     screenshot_dir: Path,
-    django_user_model: Any,
     usual_latency: dict[str, Any],
 ) -> None:
-    user = make_login(django_user_model, who)
     job = make_job(
         user,
         status=Status.QUEUED,
@@ -248,8 +218,7 @@ def test_waiting_to_retry_is_neutral_and_names_no_provider_code(
         error_code="429",
         error_message="The provider is rate limiting requests.",
     )
-    admin_login(page, live_server.url, user.username, PASSWORD)
-    page.goto(job_page(live_server, job))
+    open_job(job)
     text = visible_text(page, "#imagegen-waiting")
     assert "Waiting to retry (attempt 3 of 5)" in text
     panel = page.locator("#imagegen-progress").inner_text()
@@ -258,23 +227,17 @@ def test_waiting_to_retry_is_neutral_and_names_no_provider_code(
     # Neutral: not the error colours of a failed job.
     assert page.locator("#imagegen-waiting").evaluate("e => e.className") == "imagegen-note"
     assert "imagegen-bar--waiting" in page.locator("#imagegen-bar-track").get_attribute("class")
-    shot(page, screenshot_dir, "job-waiting", who, full_page=True)
+    shot(page, screenshot_dir, "job-waiting", user, full_page=True)
 
 
-@pytest.mark.parametrize("who", USERS)
 def test_past_the_usual_time_the_clock_runs_and_the_bar_is_not_frozen(
-    who: str,
+    user: Any,
     page: Any,
-    live_server: Any,
-    admin_login: Any,
+    open_job: Callable[[Any], None],
     screenshot_dir: Path,
-    django_user_model: Any,
-    imagegen_settings: dict[str, Any],
 ) -> None:
-    user = make_login(django_user_model, who)
     job = make_job(user, status=Status.RUNNING, created_at=timezone.now() - timedelta(minutes=10))
-    admin_login(page, live_server.url, user.username, PASSWORD)
-    page.goto(job_page(live_server, job))
+    open_job(job)
     elapsed = page.locator("#imagegen-elapsed")
     page.wait_for_function(
         "() => document.querySelector('#imagegen-elapsed').textContent.includes('longer')"
@@ -287,7 +250,7 @@ def test_past_the_usual_time_the_clock_runs_and_the_bar_is_not_frozen(
     track = page.locator("#imagegen-bar-track")
     assert "imagegen-bar--overdue" in track.get_attribute("class")
     assert track.get_attribute("aria-valuenow") is None  # no figure pretending to know
-    shot(page, screenshot_dir, "job-overdue", who, full_page=True)
+    shot(page, screenshot_dir, "job-overdue", user, full_page=True)
     # An ended job gets its own bar: canceled is not a failure's red.
     services.cancel(job.pk)
     page.wait_for_function(
@@ -297,25 +260,20 @@ def test_past_the_usual_time_the_clock_runs_and_the_bar_is_not_frozen(
     assert "imagegen-bar--overdue" not in track.get_attribute("class")
 
 
-@pytest.mark.parametrize("who", USERS)
 def test_a_moderation_refusal_offers_edit_the_prompt(
-    who: str,
+    user: Any,
     page: Any,
-    live_server: Any,
-    admin_login: Any,
+    open_job: Callable[[Any], None],
     screenshot_dir: Path,
-    django_user_model: Any,
     usual_latency: dict[str, Any],
 ) -> None:
-    user = make_login(django_user_model, who)
     job = make_job(
         user,
         status=Status.RUNNING,
         prompt="A forbidden thing",
         aspect_ratio="16:9",
     )
-    admin_login(page, live_server.url, user.username, PASSWORD)
-    page.goto(job_page(live_server, job))
+    open_job(job)
     cancel_note = visible_text(page, "#imagegen-cancel-note")
     assert "may still be charged" in cancel_note
     # Refused while the page is open.
@@ -332,7 +290,7 @@ def test_a_moderation_refusal_offers_edit_the_prompt(
     assert page.locator("#imagegen-refused").is_visible()
     assert page.locator("#imagegen-cancel-note").is_hidden()
     assert "imagegen-bar--failed" in page.locator("#imagegen-bar-track").get_attribute("class")
-    shot(page, screenshot_dir, "job-refused", who, full_page=True)
+    shot(page, screenshot_dir, "job-refused", user, full_page=True)
     edit.click()
     page.wait_for_url("**/generationjob/add/**")
     assert page.locator("#id_prompt").input_value() == "A forbidden thing"
@@ -345,24 +303,19 @@ def _right_edges(page: Any, selector: str) -> list[float]:
     )
 
 
-@pytest.mark.parametrize("who", USERS)
 def test_layouts_at_1280_and_390_px(
-    who: str,
+    user: Any,
     page: Any,
+    open_job: Callable[[Any], None],
     live_server: Any,
-    admin_login: Any,
     screenshot_dir: Path,
-    django_user_model: Any,
-    imagegen_settings: dict[str, Any],
 ) -> None:
-    user = make_login(django_user_model, who)
     long_prompt = "A very long prompt about a lighthouse on a cliff at dusk " * 6
     for status in (Status.SUCCEEDED, Status.FAILED, Status.RUNNING):
         make_job(user, status=status, prompt=long_prompt, images=1 if status == "succeeded" else 0)
     shown = make_job(user, prompt=long_prompt)
     for index in range(3):
         make_image(shown, index=index, size=(640, 480))
-    admin_login(page, live_server.url, user.username, PASSWORD)
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/")
@@ -376,7 +329,7 @@ def test_layouts_at_1280_and_390_px(
     )
     for right in _right_edges(page, "#result_list thead th"):
         assert right <= limit, f"a column of the job list is cut off at 1280 px: {widths}"
-    shot(page, screenshot_dir, "job-list-1280", who, full_page=False)
+    shot(page, screenshot_dir, "job-list-1280", user, full_page=False)
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/")
@@ -384,11 +337,11 @@ def test_layouts_at_1280_and_390_px(
     box = badge.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     assert badge.is_visible()
-    shot(page, screenshot_dir, "job-list-390", who, full_page=False)
+    shot(page, screenshot_dir, "job-list-390", user, full_page=False)
 
     for width in (390, 1280):
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(job_page(live_server, shown))
+        open_job(shown)
         results = page.locator("#imagegen-results")
         results.locator(".imagegen-review").first.wait_for()
         module = page.locator("#imagegen-progress").bounding_box()
@@ -401,25 +354,19 @@ def test_layouts_at_1280_and_390_px(
             ".filter(e => e.getBoundingClientRect().right > edge).map(e => e.tagName); }"
         )
         assert results.evaluate("e => e.scrollWidth <= e.clientWidth"), wide
-        shot(page, screenshot_dir, f"job-page-{width}", who, full_page=True)
+        shot(page, screenshot_dir, f"job-page-{width}", user, full_page=True)
     wait_until(lambda: GeneratedImage.objects.filter(job=shown).count() == 3, what="images")
 
 
-@pytest.mark.parametrize("who", USERS)
 def test_review_on_a_page_opened_after_the_job_ended(
-    who: str,
+    user: Any,
     page: Any,
-    live_server: Any,
-    admin_login: Any,
-    django_user_model: Any,
-    imagegen_settings: dict[str, Any],
+    open_job: Callable[[Any], None],
 ) -> None:
     """The cards the server renders (images already stored) work like the
     ones the script adds: text and decision in one request, no reload."""
-    user = make_login(django_user_model, who)
     image = make_image(make_job(user))
-    admin_login(page, live_server.url, user.username, PASSWORD)
-    page.goto(job_page(live_server, image.job))
+    open_job(image.job)
     page.evaluate("window.__sameDocument = true")
     card = page.locator(f'.imagegen-review[data-image-id="{image.pk}"]')
     card.locator("[name=title]").fill("Red square")

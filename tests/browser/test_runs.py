@@ -12,22 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from imagegen.choices import ReviewStatus
 from imagegen.models import GeneratedImage, GenerationRun
 
+from ..factories import DOCUMENTED_EDITOR
+from .conftest import SignIn
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "editor-password"
-#: docs/admin.md, "Permissions": see, generate, approve, discard.
-DOCUMENTED_EDITOR = [
-    "view_generationjob",
-    "view_generatedimage",
-    "add_generationjob",
-    "change_generatedimage",
-    "delete_generatedimage",
-]
 IMAGES = ".imagegen-run-grid .imagegen-run-image[data-image-id]:not([data-image-id=''])"
 
 
@@ -35,20 +28,11 @@ IMAGES = ".imagegen-run-grid .imagegen-run-image[data-image-id]:not([data-image-
 def test_editor_generates_three_candidates_and_reviews_them_in_the_grid(
     page: Any,
     live_server: Any,
-    admin_login: Any,
+    sign_in: SignIn,
     screenshot_dir: Path,
-    django_user_model: Any,
-    callbacks_on: str,
-    celery_worker: Any,
-    sandbox: Any,
+    live_pipeline: Any,
 ) -> None:
-    editor = django_user_model.objects.create_user("editor", password=PASSWORD, is_staff=True)
-    editor.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="imagegen", codename__in=DOCUMENTED_EDITOR
-        )
-    )
-    admin_login(page, live_server.url, "editor", PASSWORD)
+    editor = sign_in(*DOCUMENTED_EDITOR)
 
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
     page.fill("#id_prompt", "A lighthouse on a cliff at dusk, three takes")
@@ -119,8 +103,7 @@ def test_editor_generates_three_candidates_and_reviews_them_in_the_grid(
 def test_editor_compares_settings_side_by_side_with_each_price(
     page: Any,
     live_server: Any,
-    admin_login: Any,
-    django_user_model: Any,
+    sign_in: SignIn,
     setting: str,
     choose: list[str],
     price: str,
@@ -129,13 +112,7 @@ def test_editor_compares_settings_side_by_side_with_each_price(
 ) -> None:
     """Each kind of comparison: only its own choices are shown, the price is
     the sum with each job's price, and the run page puts them side by side."""
-    editor = django_user_model.objects.create_user("editor", password=PASSWORD, is_staff=True)
-    editor.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="imagegen", codename__in=DOCUMENTED_EDITOR
-        )
-    )
-    admin_login(page, live_server.url, "editor", PASSWORD)
+    editor = sign_in(*DOCUMENTED_EDITOR)
     page.goto(f"{live_server.url}/admin/imagegen/generationjob/add/")
     page.fill("#id_prompt", "A lighthouse on a cliff")
     rows = {

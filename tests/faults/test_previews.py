@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -21,10 +20,11 @@ from imagegen.services.thumbnails import thumbnail_name
 
 from ..factories import make_image, make_job, make_user
 from .proxy import TCPProxy
+from .s3_behind_proxy import s3_behind_proxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
-boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
+pytest.importorskip("boto3", reason="the s3 extra is not installed")
 botocore_config = pytest.importorskip("botocore.config", reason="the s3 extra is not installed")
 
 BUCKET = "imagegen-previews"
@@ -34,32 +34,9 @@ BUCKET = "imagegen-previews"
 def s3(settings: Any, moto_endpoint: str, aws_credentials: None) -> Iterator[tuple[Any, TCPProxy]]:
     """imagegen's storage on moto's S3, reached through a proxy; a failed
     call gives up within seconds (no retries), as a web request must."""
-    parts = urlsplit(moto_endpoint)
-    proxy = TCPProxy(parts.hostname or "127.0.0.1", parts.port or 80)
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "imagegen": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": BUCKET,
-                "endpoint_url": f"http://127.0.0.1:{proxy.port}",
-                "region_name": "us-east-1",
-                "file_overwrite": True,
-                "client_config": botocore_config.Config(
-                    connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}
-                ),
-            },
-        },
-    }
-    try:
-        yield client, proxy
-    finally:
-        proxy.close()
-        for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-        client.delete_bucket(Bucket=BUCKET)
+    config = botocore_config.Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+    with s3_behind_proxy(settings, moto_endpoint, BUCKET, client_config=config) as s3:
+        yield s3
 
 
 def keys(client: Any) -> set[str]:

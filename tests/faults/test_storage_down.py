@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,10 +15,11 @@ from imagegen.models import GeneratedImage
 from ..conftest import wait_until
 from .conftest import drive_to_end, job_row
 from .proxy import TCPProxy
+from .s3_behind_proxy import s3_behind_proxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-boto3 = pytest.importorskip("boto3", reason="the s3 extra is not installed")
+pytest.importorskip("boto3", reason="the s3 extra is not installed")
 
 BUCKET = "imagegen-faults"
 
@@ -29,29 +29,8 @@ def s3(
     fault_settings: dict[str, Any], settings: Any, moto_endpoint: str, aws_credentials: None
 ) -> Iterator[tuple[Any, TCPProxy]]:
     """Results go to a bucket on moto's server, reached (by everyone) through a proxy."""
-    parts = urlsplit(moto_endpoint)
-    proxy = TCPProxy(parts.hostname or "127.0.0.1", parts.port or 80)
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "imagegen": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": BUCKET,
-                "endpoint_url": f"http://127.0.0.1:{proxy.port}",
-                "region_name": "us-east-1",
-                "file_overwrite": True,
-            },
-        },
-    }
-    try:
-        yield client, proxy
-    finally:
-        proxy.close()
-        for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-        client.delete_bucket(Bucket=BUCKET)
+    with s3_behind_proxy(settings, moto_endpoint, BUCKET) as s3:
+        yield s3
 
 
 def stored_keys(client: Any, job: Any) -> set[str]:
