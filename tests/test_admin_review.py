@@ -19,19 +19,12 @@ from imagegen.review_tasks import purge_discarded
 from imagegen.serializers import image_name
 from imagegen.storage import get_storage
 
-from .factories import make_image, make_job, make_user, messages_of
+from .factories import DOCUMENTED_EDITOR, make_image, make_job, make_user, messages_of
 
 pytestmark = pytest.mark.django_db
 
 #: The permissions docs/admin.md lists for an editor who generates and
 #: reviews (no change permission on jobs: that is for "poll now").
-DOCUMENTED_EDITOR = (
-    "imagegen.view_generationjob",
-    "imagegen.add_generationjob",
-    "imagegen.view_generatedimage",
-    "imagegen.change_generatedimage",
-    "imagegen.delete_generatedimage",
-)
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
