@@ -2,7 +2,8 @@
 
 ``IMAGEGEN["ASSET_ADAPTER"]`` names the adapter class. The built-in
 :class:`GeneratedImageAdapter` creates :class:`~imagegen.models.GeneratedImage`
-rows; a Wagtail adapter creates Wagtail images the same way.
+rows; the Wagtail and filer adapters (:class:`LinkedAssetAdapter`) create
+the CMS's images and link each to its job and output.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from . import conf
 from .exceptions import ImagegenConfigurationError
 
 if TYPE_CHECKING:
+    from .asset_links import AssetLink
     from .models import GenerationJob
 
 
@@ -78,6 +80,62 @@ class GeneratedImageAdapter(AssetAdapter):
 
     def assets_for(self, job: GenerationJob) -> list[Any]:
         return list(job.images.order_by("index"))
+
+
+class LinkedAssetAdapter(AssetAdapter):
+    """Base of adapters that store each output as an image of a CMS's model,
+    linked to its job and output by a row of :attr:`link_model`
+    (an :class:`imagegen.asset_links.AssetLink`).
+
+    Idempotent: the ``(job, index)`` link is looked up first, so a finalize
+    that runs again returns the image it made. Subclasses set
+    :attr:`link_model` and implement :meth:`make_image`.
+    """
+
+    #: The concrete :class:`~imagegen.asset_links.AssetLink` subclass.
+    link_model: type[AssetLink]
+
+    def create_asset(self, job: GenerationJob, output: StoredOutput) -> Any:
+        # finalize calls this in the transaction whose first statement updated
+        # the job's row: a second finalize of the same job waits on that row
+        # lock and then loses its lease, so look-up-then-create cannot race.
+        # The unique (job, index) constraint holds it even so.
+        link = (
+            self.link_model.objects.select_related("image")
+            .filter(job=job, index=output.index)
+            .first()
+        )
+        if link is not None:
+            return link.image
+        image = self.make_image(job, output)
+        self.link_model.objects.create(
+            job=job,
+            index=output.index,
+            image=image,
+            settings=provenance(job),
+            provenance=output.provenance,
+        )
+        return image
+
+    def assets_for(self, job: GenerationJob) -> list[Any]:
+        links = self.link_model.objects.filter(job=job).select_related("image")
+        return [link.image for link in links.order_by("index")]
+
+    def make_image(self, job: GenerationJob, output: StoredOutput) -> Any:
+        """Create and save the CMS image for ``output`` (its link is made after)."""
+        raise NotImplementedError
+
+
+def output_title(text: str, index: int, limit: int | None = None) -> str:
+    """``text`` as the title of output ``index``: later outputs numbered
+    (``"… (2)"``); with ``limit``, ``text`` is cut (ending in ``…``) so the
+    whole title fits in ``limit`` characters."""
+    suffix = f" ({index + 1})" if index else ""
+    if limit is not None:
+        room = limit - len(suffix)
+        if len(text) > room:
+            text = text[: room - 1].rstrip() + "…"
+    return text + suffix
 
 
 def provenance(job: GenerationJob) -> dict[str, Any]:

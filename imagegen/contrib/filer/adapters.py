@@ -22,7 +22,7 @@ from filer.models import Folder
 from filer.utils.loader import load_model
 
 from imagegen import conf
-from imagegen.adapters import AssetAdapter, StoredOutput, provenance
+from imagegen.adapters import LinkedAssetAdapter, StoredOutput, output_title
 from imagegen.exceptions import ImagegenConfigurationError
 from imagegen.storage import get_storage
 
@@ -42,26 +42,18 @@ def image_model() -> type[models.Model]:
     return load_model(filer_settings.FILER_IMAGE_MODEL)
 
 
-class FilerImageAdapter(AssetAdapter):
+class FilerImageAdapter(LinkedAssetAdapter):
     """Stores each output as a filer image.
 
-    Idempotent: the ``(job, index)`` link is looked up first, so a finalize
-    that runs again returns the image it made. Subclasses may override
+    Idempotent, as every :class:`~imagegen.adapters.LinkedAssetAdapter`.
+    Subclasses may override
     :meth:`folder_for`, :meth:`name_for` and :meth:`image_fields` (extra
     fields of a custom image model).
     """
 
-    def create_asset(self, job: GenerationJob, output: StoredOutput) -> Any:
-        # As in the Wagtail adapter: finalize calls this in the transaction
-        # that holds the job's row lock, so look-up-then-create cannot race;
-        # the unique (job, index) constraint holds it even so.
-        link = (
-            GeneratedFilerImage.objects.select_related("image")
-            .filter(job=job, index=output.index)
-            .first()
-        )
-        if link is not None:
-            return link.image
+    link_model = GeneratedFilerImage
+
+    def make_image(self, job: GenerationJob, output: StoredOutput) -> Any:
         extension = posixpath.splitext(output.name)[1].lower()
         original_filename = f"{job.pk}-{output.index}{extension}"
         with get_storage().open(output.name, "rb") as fh:
@@ -77,18 +69,7 @@ class FilerImageAdapter(AssetAdapter):
                 **self.image_fields(job, output),
             )
             image.save()
-        GeneratedFilerImage.objects.create(
-            job=job,
-            index=output.index,
-            image=image,
-            settings=provenance(job),
-            provenance=output.provenance,
-        )
         return image
-
-    def assets_for(self, job: GenerationJob) -> list[Any]:
-        links = GeneratedFilerImage.objects.filter(job=job).select_related("image")
-        return [link.image for link in links.order_by("index")]
 
     # What the image gets ------------------------------------------------
 
@@ -98,12 +79,7 @@ class FilerImageAdapter(AssetAdapter):
 
     def name_for(self, job: GenerationJob, output: StoredOutput) -> str:
         """The prompt on one line, cut to filer's name length; later outputs numbered."""
-        suffix = f" ({output.index + 1})" if output.index else ""
-        name = " ".join(job.prompt.split())
-        room = NAME_LENGTH - len(suffix)
-        if len(name) > room:
-            name = name[: room - 1].rstrip() + "…"
-        return name + suffix
+        return output_title(" ".join(job.prompt.split()), output.index, NAME_LENGTH)
 
     def image_fields(self, job: GenerationJob, output: StoredOutput) -> dict[str, Any]:
         """Extra keyword arguments for the image model (a custom model's own fields)."""

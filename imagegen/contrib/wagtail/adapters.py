@@ -24,7 +24,7 @@ from wagtail.images import get_image_model
 from wagtail.models import Collection
 
 from imagegen import conf
-from imagegen.adapters import AssetAdapter, StoredOutput, provenance
+from imagegen.adapters import LinkedAssetAdapter, StoredOutput, output_title
 from imagegen.exceptions import ImagegenConfigurationError
 from imagegen.storage import get_storage
 
@@ -39,27 +39,18 @@ logger = logging.getLogger("imagegen")
 _CHUNK = 1 << 20
 
 
-class WagtailImageAdapter(AssetAdapter):
+class WagtailImageAdapter(LinkedAssetAdapter):
     """Stores each output as an image of the site's Wagtail image model.
 
-    Idempotent: the ``(job, index)`` link is looked up first, so a finalize
-    that runs again returns the image it made. Subclasses may override
+    Idempotent, as every :class:`~imagegen.adapters.LinkedAssetAdapter`.
+    Subclasses may override
     :meth:`collection_for`, :meth:`title_for`, :meth:`tags_for` and
     :meth:`image_fields` (extra fields of a custom image model).
     """
 
-    def create_asset(self, job: GenerationJob, output: StoredOutput) -> Any:
-        # finalize calls this in the transaction whose first statement updated
-        # the job's row: a second finalize of the same job waits on that row
-        # lock and then loses its lease, so look-up-then-create cannot race.
-        # The unique (job, index) constraint holds it even so.
-        link = (
-            GeneratedWagtailImage.objects.select_related("image")
-            .filter(job=job, index=output.index)
-            .first()
-        )
-        if link is not None:
-            return link.image
+    link_model = GeneratedWagtailImage
+
+    def make_image(self, job: GenerationJob, output: StoredOutput) -> Any:
         image_model = get_image_model()
         name, sha1 = self.store_file(output, image_model._meta.get_field("file").storage)
         image = image_model(
@@ -77,18 +68,7 @@ class WagtailImageAdapter(AssetAdapter):
         tags = self.tags_for(job)
         if tags:
             image.tags.add(*tags)
-        GeneratedWagtailImage.objects.create(
-            job=job,
-            index=output.index,
-            image=image,
-            settings=provenance(job),
-            provenance=output.provenance,
-        )
         return image
-
-    def assets_for(self, job: GenerationJob) -> list[Any]:
-        links = GeneratedWagtailImage.objects.filter(job=job).select_related("image")
-        return [link.image for link in links.order_by("index")]
 
     # What the image gets ------------------------------------------------
 
@@ -108,8 +88,7 @@ class WagtailImageAdapter(AssetAdapter):
         """A short readable form of the prompt (its first sentence, cut at a
         word: :func:`.review.short_title`); later outputs numbered. Editors
         confirm or change it, with the alt text, in the chooser."""
-        suffix = f" ({output.index + 1})" if output.index else ""
-        return short_title(job.prompt) + suffix
+        return output_title(short_title(job.prompt), output.index)
 
     def tags_for(self, job: GenerationJob) -> list[str]:
         """``IMAGEGEN["WAGTAIL_TAGS"]``, then the job's resolution and mode."""

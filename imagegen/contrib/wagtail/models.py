@@ -9,42 +9,16 @@ even if a finalize runs twice.
 
 from __future__ import annotations
 
-from django.db import models
 from django.utils.translation import gettext_lazy as _
 from wagtail.images import get_image_model_string
 
-from imagegen.models import GenerationJob
+from imagegen.asset_links import AssetLink, image_field, job_field
 
 
-class GeneratedWagtailImage(models.Model):
-    job = models.ForeignKey(
-        GenerationJob,
-        verbose_name=_("job"),
-        # As for GeneratedImage: a job that made assets stays, as their record.
-        on_delete=models.PROTECT,
-        related_name="wagtail_images",
-    )
-    index = models.PositiveSmallIntegerField(_("index"))
-    image = models.OneToOneField(
-        get_image_model_string(),
-        verbose_name=_("image"),
-        # Deleting the image in Wagtail deletes the link (and Wagtail the file).
-        on_delete=models.CASCADE,
-        related_name="imagegen_output",
-    )
-    # What made the image (imagegen.adapters.provenance), kept with the link.
-    settings = models.JSONField(_("settings"), default=dict)
-    # What was written into the file's own metadata (imagegen.provenance).
-    provenance = models.JSONField(_("provenance"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+class GeneratedWagtailImage(AssetLink):
+    job = job_field("wagtail_images")
+    image = image_field(get_image_model_string())
 
-    class Meta:
+    class Meta(AssetLink.Meta):
         verbose_name = _("generated Wagtail image")
         verbose_name_plural = _("generated Wagtail images")
-        ordering = ["job", "index"]
-        constraints = [
-            models.UniqueConstraint(fields=["job", "index"], name="imagegen_wagtail_unique_output"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.job_id} #{self.index} → {self.image_id}"

@@ -1,11 +1,10 @@
 /* A job's page: live progress and in-place review.
 
-   Reads the status JSON until the job ends (the state lives on the server, so
-   a reload or a reopened tab carries on), adds each image as a review card as
-   soon as it is stored, and posts each card's form (title, alt text and the
-   button pressed) with fetch, so nothing is reloaded and nothing typed is
-   lost. A logout (login redirect, 401, 403) or a server that does not answer
-   is said on the page; the script keeps trying and carries on by itself. */
+   Follows the status JSON with imagegen/status_poll.js (loaded before: the
+   clock, and the notices of a logout or a server that does not answer), adds
+   each image as a review card as soon as it is stored, and posts each card's
+   form (title, alt text and the button pressed) with fetch, so nothing is
+   reloaded and nothing typed is lost. */
 'use strict';
 {
     const panel = document.getElementById('imagegen-progress');
@@ -22,33 +21,9 @@
         const cancelNote = document.getElementById('imagegen-cancel-note');
         const results = document.getElementById('imagegen-results');
         const cardTemplate = document.getElementById('imagegen-review-template');
-        let failures = 0;
-        let last = null; // the last status read, and when (for the running clock)
-        let lastAt = 0;
-
-        const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
-        const fill = (text, values) => Object.entries(values).reduce(
-            (out, [key, value]) => out.split(`%(${key})s`).join(String(value)), text);
+        const { fill, followStatus } = window.imagegen;
+        let last = null; // the last status read (its review is kept up to date by the cards)
         const urlFor = (pattern, id) => pattern.replace('/0/', `/${id}/`);
-
-        // The clock keeps running between reads, and while the server is away.
-        function tick() {
-            if (!last) { return; }
-            const [low, high] = last.expected_seconds;
-            if (last.is_terminal) {
-                elapsedEl.textContent = fill(i18n.took, { elapsed: clock(last.elapsed_seconds) });
-                return;
-            }
-            const elapsed = last.elapsed_seconds + (Date.now() - lastAt) / 1000;
-            const overdue = elapsed > high;
-            elapsedEl.textContent = fill(overdue ? i18n.overdue : i18n.elapsed, {
-                elapsed: clock(elapsed), low: clock(low), high: clock(high),
-            });
-            // Past the usual time the bar stops pretending: it moves without a figure.
-            track.classList.toggle('imagegen-bar--overdue', overdue);
-            if (overdue) { track.removeAttribute('aria-valuenow'); }
-        }
-        window.setInterval(tick, 1000);
 
         function setBar(job) {
             track.className = `imagegen-bar imagegen-bar--${job.status}`;
@@ -75,13 +50,11 @@
 
         function render(job) {
             last = job;
-            lastAt = Date.now();
             statusEl.textContent = job.status_display;
             statusEl.className = `imagegen-badge imagegen-badge--${job.status}`;
             statusEl.dataset.status = job.status;
             panel.dataset.status = job.status;
             setBar(job);
-            tick();
             // A temporary provider error is a wait, not a failure: neutral,
             // with the attempt count and nothing of the provider's codes.
             waitingEl.hidden = !job.waiting_retry;
@@ -212,45 +185,8 @@
             startUndo(card, Number(card.dataset.undoSeconds || 0));
         });
 
-        // Reading the status -----------------------------------------------------
-
-        function notice(text) {
-            connectionEl.hidden = !text;
-            connectionEl.textContent = text || '';
-        }
-
-        async function refresh() {
-            let response;
-            try {
-                response = await fetch(panel.dataset.statusUrl, {
-                    credentials: 'same-origin',
-                    headers: { Accept: 'application/json' },
-                    cache: 'no-store',
-                });
-            } catch (error) {
-                response = null; // no answer at all: network down, server stopped
-            }
-            const json = response && (response.headers.get('Content-Type') || '').includes('application/json');
-            // The admin answers a logged-out reader with its login page (a
-            // redirect, followed by fetch), the plain URL with 401; a session
-            // that lost its permissions gets 403.
-            const loggedOut = response && (
-                [401, 403].includes(response.status) || (response.redirected && !json)
-                || (response.ok && !json));
-            if (response && response.ok && json) {
-                const job = await response.json();
-                failures = 0;
-                notice('');
-                render(job);
-                if (!job.is_terminal) { window.setTimeout(refresh, 1500); }
-                return;
-            }
-            // Keep trying, less often, and say why the page is not moving.
-            failures += 1;
-            const wait = Math.min(30000, 1500 * 2 ** Math.min(failures, 5));
-            notice(loggedOut ? i18n.logged_out : fill(i18n.offline, { seconds: Math.round(wait / 1000) }));
-            window.setTimeout(refresh, loggedOut ? Math.min(wait, 5000) : wait);
-        }
-        refresh();
+        followStatus({
+            url: panel.dataset.statusUrl, i18n, elapsedEl, track, connectionEl, render,
+        });
     }
 }

@@ -6,10 +6,10 @@
    imagegen's images in place; Wagtail images are reviewed in Wagtail (and in
    the chooser's confirm step), so this one only follows.
 
-   A wait after a temporary provider error is neutral, with the attempt count;
-   past the usual time the clock keeps running with "taking longer than usual";
-   a logout (login redirect, 401, 403) or a server that does not answer is said
-   on the page, and the script carries on by itself when it can. */
+   A wait after a temporary provider error is neutral, with the attempt count.
+   imagegen/status_poll.js (loaded before) reads the status, runs the clock
+   ("taking longer than usual" past the usual time) and says a logout or a
+   server that does not answer. */
 'use strict';
 {
     const panel = document.getElementById('imagegen-progress');
@@ -28,31 +28,7 @@
         const doneEl = find('done');
         const cancelNote = document.getElementById('imagegen-cancel-note');
         const startedTerminal = panel.dataset.terminal === 'true';
-        let failures = 0;
-        let last = null;
-        let lastAt = 0;
-
-        const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
-        const fill = (text, values) => Object.entries(values).reduce(
-            (out, [key, value]) => out.split(`%(${key})s`).join(String(value)), text);
-
-        function tick() {
-            if (!last) { return; }
-            const [low, high] = last.expected_seconds;
-            if (last.is_terminal) {
-                elapsedEl.textContent = fill(i18n.took, { elapsed: clock(last.elapsed_seconds) });
-                return;
-            }
-            const elapsed = last.elapsed_seconds + (Date.now() - lastAt) / 1000;
-            const overdue = elapsed > high;
-            elapsedEl.textContent = fill(overdue ? i18n.overdue : i18n.elapsed, {
-                elapsed: clock(elapsed), low: clock(low), high: clock(high),
-            });
-            // Past the usual time the bar stops pretending: it moves without a figure.
-            track.classList.toggle('imagegen-bar--overdue', overdue);
-            if (overdue) { track.removeAttribute('aria-valuenow'); }
-        }
-        window.setInterval(tick, 1000);
+        const { fill, followStatus } = window.imagegen;
 
         function addImage(image) {
             if (results.querySelector(`[data-image-id="${image.id}"]`)) { return; }
@@ -68,8 +44,6 @@
         }
 
         function render(job) {
-            last = job;
-            lastAt = Date.now();
             statusEl.textContent = job.status_display;
             statusEl.className = `imagegen-badge imagegen-badge--${job.status}`;
             statusEl.dataset.status = job.status;
@@ -78,7 +52,6 @@
             const percent = Math.round(job.progress * 100);
             bar.style.width = `${percent}%`;
             track.setAttribute('aria-valuenow', String(percent));
-            tick();
             waitingEl.hidden = !job.waiting_retry;
             if (job.waiting_retry) { waitingEl.textContent = fill(i18n.waiting, job.waiting_retry); }
             errorEl.hidden = job.status !== 'failed' || !job.error_message;
@@ -103,41 +76,8 @@
             }
         }
 
-        function notice(text) {
-            connectionEl.hidden = !text;
-            connectionEl.textContent = text || '';
-        }
-
-        async function refresh() {
-            let response = null;
-            try {
-                response = await fetch(panel.dataset.statusUrl, {
-                    credentials: 'same-origin',
-                    headers: { Accept: 'application/json' },
-                    cache: 'no-store',
-                });
-            } catch (error) {
-                response = null; // no answer at all: network down, server stopped
-            }
-            const json = response
-                && (response.headers.get('Content-Type') || '').includes('application/json');
-            // Wagtail answers a logged-out reader with its login page (a
-            // redirect, followed by fetch); a session without access gets 403.
-            const loggedOut = response && ([401, 403].includes(response.status)
-                || (response.ok && !json));
-            if (response && response.ok && json) {
-                const job = await response.json();
-                failures = 0;
-                notice('');
-                render(job);
-                if (!job.is_terminal) { window.setTimeout(refresh, 1500); }
-                return;
-            }
-            failures += 1;
-            const wait = Math.min(30000, 1500 * 2 ** Math.min(failures, 5));
-            notice(loggedOut ? i18n.logged_out : fill(i18n.offline, { seconds: Math.round(wait / 1000) }));
-            window.setTimeout(refresh, loggedOut ? Math.min(wait, 5000) : wait);
-        }
-        refresh();
+        followStatus({
+            url: panel.dataset.statusUrl, i18n, elapsedEl, track, connectionEl, render,
+        });
     }
 }
