@@ -23,6 +23,7 @@ BENCHMARKS = (
     "preview_first_view",
     "polls_per_job",
     "web_time",
+    "fill_time",
 )
 
 
