@@ -65,6 +65,10 @@ def database_from_url(url: str) -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": unquote(parts.path[1:]) or ":memory:",
+            # The site, the worker and beat write to one file: transactions
+            # take the write lock when they begin (no upgrade deadlocks) and
+            # wait for it rather than fail.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     if parts.scheme in ("postgres", "postgresql"):
         return {

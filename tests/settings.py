@@ -53,7 +53,11 @@ else:
             "TEST": {
                 "NAME": os.path.join(tempfile.gettempdir(), f"imagegen-test-{os.getpid()}.sqlite3")
             },
-            "OPTIONS": {"timeout": 20},
+            # IMMEDIATE: a transaction takes the write lock when it begins, so
+            # two processes never deadlock upgrading read locks ("database is
+            # locked" at once, whatever the timeout) when workers, the live
+            # server and the test write at the same time.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
 

@@ -78,9 +78,44 @@ def caller(request: pytest.FixtureRequest, editor: Any, live_server: Any) -> Ite
         yield client
 
 
-def _call(client: httpx.Client, op: Operation, job: Any) -> httpx.Response:
-    kwargs = {"job_id": job.pk} if "<uuid:job_id>" in op.route else {}
-    body = {"prompt": "A heron in the reeds"} if op.body else None
+#: A declared field of the test app (tests/content_app) the fill operations fill.
+FIELD = "imagegen_content_tests.Article.cover"
+#: Each operation's body (the others: none, or a job's).
+BODIES = {"createFill": {"field": FIELD}}
+
+
+@pytest.fixture
+def fillable(settings: Any, imagegen_settings: dict[str, Any], editor: Any) -> Any:
+    """The editor may fill the test app's Article covers (declared, the
+    model's change permission, one article), and has a fill run of their own."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from imagegen.models import GenerationRun
+    from tests.content_app.models import Article
+
+    settings.IMAGEGEN = {**imagegen_settings, "IMAGE_FIELDS": {FIELD: {"prompt": "{title}"}}}
+    editor.user_permissions.add(
+        Permission.objects.get(
+            content_type__app_label="imagegen_content_tests", codename="change_article"
+        )
+    )
+    Article.objects.create(title="A heron")
+    return GenerationRun.objects.create(
+        kind=GenerationRun.Kind.FILL,
+        created_by=editor,
+        target_content_type=ContentType.objects.get_for_model(Article),
+        target_field="cover",
+    )
+
+
+def _call(client: httpx.Client, op: Operation, job: Any, run: Any) -> httpx.Response:
+    kwargs: dict[str, Any] = {}
+    if "<uuid:job_id>" in op.route:
+        kwargs["job_id"] = job.pk
+    if "<str:run_id>" in op.route:
+        kwargs["run_id"] = run.pk
+    body = BODIES.get(op.operation_id, {"prompt": "A heron in the reeds"}) if op.body else None
     return client.request(op.method, reverse(f"imagegen:{op.name}", kwargs=kwargs), json=body)
 
 
@@ -93,7 +128,7 @@ def _assert_unavailable(response: httpx.Response) -> dict[str, Any]:
 
 @pytest.mark.parametrize("operation_id", list(OPERATIONS))
 def test_every_operation_answers_json_503_while_the_database_is_down(
-    operation_id: str, database_proxy: TCPProxy, caller: httpx.Client, editor: Any
+    operation_id: str, database_proxy: TCPProxy, caller: httpx.Client, editor: Any, fillable: Any
 ) -> None:
     """Family: every operation of the route table, authenticated by a token
     (its lookup needs the database) or by a session (the session and the
@@ -104,7 +139,7 @@ def test_every_operation_answers_json_503_while_the_database_is_down(
     job = make_job(editor, status=Status.QUEUED)
 
     database_proxy.cut()
-    response = _call(caller, op, job)
+    response = _call(caller, op, job, fillable)
 
     if op.authenticated:
         body = _assert_unavailable(response)
@@ -118,7 +153,7 @@ def test_every_operation_answers_json_503_while_the_database_is_down(
         assert response.status_code == 200, response.text
 
     database_proxy.restore()
-    response = _call(caller, op, job)
+    response = _call(caller, op, job, fillable)
 
     assert response.status_code == op.answers[0].status, response.text
     assert response.headers["Content-Type"] == "application/json"

@@ -89,6 +89,9 @@ def test_every_code_block_says_how_it_is_tested() -> None:
     assert kinds.count("processes") == 1
 
 
+# A new virtualenv, the wheel and its dependencies installed, four processes
+# started and two jobs run: about a minute alone, twice that beside the other passes.
+@pytest.mark.timeout(300)
 def test_install_md_generates_by_callback_and_by_polling(
     reader: tuple[Terminal, Processes],
 ) -> None:
