@@ -26,7 +26,7 @@ from imagegen.models import GeneratedImage, GenerationJob
 from imagegen.services.thumbnails import thumbnail_name
 from imagegen.storage import get_storage, output_name
 
-from .conftest import require_postgres, wait_until
+from .conftest import require_postgres, unavailable, wait_until
 from .factories import make_editor, make_image, make_job, make_user
 
 VIEW = "imagegen.view_generatedimage"
@@ -229,7 +229,7 @@ def engine(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each engine: libvips is optional (the ``vips`` extra and the system
     library), so its member runs only where it is installed."""
     if request.param == "vips" and previews.pyvips is None:
-        pytest.skip("libvips is not installed (pyvips and libvips42): the Pillow engine is tested")
+        unavailable("libvips is not installed (pyvips and libvips42): the Pillow engine is tested")
     if request.param == "pillow":
         monkeypatch.setattr(previews, "pyvips", None)
     return request.param
