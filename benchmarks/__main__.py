@@ -24,6 +24,10 @@ BENCHMARKS = (
     "polls_per_job",
     "web_time",
     "fill_time",
+    "callback_to_asset",
+    "generate_click",
+    "status_polling",
+    "jobs_in_flight",
 )
 
 

@@ -106,6 +106,30 @@ def empty_tables() -> None:
         )
 
 
+def site_env(sandbox_port: int, web_port: int, **extra: str) -> dict[str, str]:
+    """The environment of the benchmark site's processes: the sandbox on
+    ``sandbox_port``, callbacks to the site on ``web_port``, and ``extra``
+    variables. This process takes the site's variables too, sets Django up
+    and starts from empty tables and an empty queue."""
+    site = {
+        "IMAGEGEN_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}/api/v1",
+        "IMAGEGEN_CALLBACK_BASE_URL": f"http://127.0.0.1:{web_port}",
+        **extra,
+    }
+    os.environ.update(site)
+    setup_django()
+    from project.celery import app
+
+    empty_tables()
+    app.control.purge()
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "PYTHONPATH": str(ROOT),
+        **site,
+    }
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, for a server the benchmark starts."""
     with closing(socket.socket()) as sock:
@@ -183,7 +207,13 @@ def stop(*processes: subprocess.Popen) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
     for process in processes:
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # A worker's warm shutdown waits for its tasks: the figures are
+            # taken, so a server that does not stop in time is killed.
+            process.kill()
+            process.wait()
 
 
 #: The prefix of the lines ``python -m benchmarks`` gathers into its summary.

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -34,11 +33,9 @@ from datetime import datetime
 from typing import Any
 
 from .common import (
-    ROOT,
-    empty_tables,
     free_port,
     median,
-    setup_django,
+    site_env,
     start_sandbox,
     start_web,
     start_worker,
@@ -169,27 +166,14 @@ def main() -> None:
     sandbox_port, web_port = free_port(), free_port()
     # The sandbox even where an APIXO key is set (the example site would pick APIXO).
     site = {"PROVIDER": "sandbox"}
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-        "IMAGEGEN_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}/api/v1",
-        "IMAGEGEN_CALLBACK_BASE_URL": f"http://127.0.0.1:{web_port}",
-        "IMAGEGEN_BENCH_SETTINGS": json.dumps(site),
-        "PYTHONPATH": str(ROOT),
-    }
-    shared = ("IMAGEGEN_SANDBOX_URL", "IMAGEGEN_CALLBACK_BASE_URL", "IMAGEGEN_BENCH_SETTINGS")
-    os.environ.update({k: env[k] for k in shared})
-    setup_django()
+    env = site_env(sandbox_port, web_port, IMAGEGEN_BENCH_SETTINGS=json.dumps(site))
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import override_settings
 
     from project.articles.models import Article
-    from project.celery import app
 
-    empty_tables()
     Article.objects.all().delete()
-    app.control.purge()
     user, _ = get_user_model().objects.get_or_create(
         username="fill-benchmark", defaults={"is_staff": True, "is_superuser": True}
     )

@@ -1,8 +1,11 @@
-"""The example site's URLs plus the baselines of the webhook benchmark: a
-bare view, and the durable floor (the raw body stored in one INSERT)."""
+"""The example site's URLs plus the baselines of the webhook benchmark (a
+bare view, and the durable floor: the raw body stored in one INSERT) and of
+the status benchmark (the signed-in floor: a session, its user and a
+permission read, as every admin request does, and nothing else)."""
 
 import json
 
+from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -52,4 +55,17 @@ def durable(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
-urlpatterns = [path("bare/", bare), path("durable/", durable), *site_urlpatterns]
+def signed_in(request: HttpRequest) -> HttpResponse:
+    """Answers 200 to a staff session allowed to see jobs, behind the admin's
+    login check: what the status JSON pays before reading a job."""
+    if not request.user.has_perm("imagegen.view_generationjob"):
+        return HttpResponse(status=403)
+    return HttpResponse("ok")
+
+
+urlpatterns = [
+    path("bare/", bare),
+    path("durable/", durable),
+    path("signed-in/", admin.site.admin_view(signed_in, cacheable=True)),
+    *site_urlpatterns,
+]

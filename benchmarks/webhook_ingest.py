@@ -10,6 +10,11 @@ first thing a careful receiver such as dj-stripe does).
 Needs wrk (Debian's package: apt-get install wrk). Targets: callbacks at
 least 0.5 of the durable floor's rate; p99 under 50 ms at 200 callbacks/s
 offered; zero errors, every callback recorded once.
+
+Beside the rates, each endpoint's CPU per answered request in the gunicorn
+workers and in their PostgreSQL backends (from /proc, so PostgreSQL must run
+on this machine): what the shared cores pay per request, which a loaded
+machine moves far less than the rates.
 """
 
 from __future__ import annotations
@@ -91,6 +96,72 @@ def _wrk(url: str, script: str, seconds: int, threads: int, connections: int, *e
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) process ``pid`` has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # utime and stime, fields 14 and 15 of stat(5) (the 12th and 13th after the name).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    """The pids whose parent is ``parent`` (gunicorn's workers)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                pids.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return pids
+
+
+class CpuMeter:
+    """CPU used by gunicorn's workers and by the PostgreSQL backends of the
+    benchmark database (other than this process's own) between
+    :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, server: subprocess.Popen) -> None:
+        self.server = server
+
+    def _backends(self) -> dict[int, float]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+            return {pid: _cpu_seconds(pid) for (pid,) in cursor.fetchall()}
+
+    def _workers(self) -> dict[int, float]:
+        return {pid: _cpu_seconds(pid) for pid in _children(self.server.pid)}
+
+    def start(self) -> None:
+        self._start = self._workers(), self._backends()
+
+    def stop(self) -> tuple[float, float]:
+        """Seconds of CPU of the workers and of their database backends since
+        :meth:`start` (a backend opened meanwhile counts from zero)."""
+        workers, backends = self._workers(), self._backends()
+        return tuple(
+            sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+            for now, before in ((workers, self._start[0]), (backends, self._start[1]))
+        )
+
+
+def _measured(meter: CpuMeter, *args: object) -> dict:
+    """:func:`_wrk` with the CPU per answered request, in ms."""
+    meter.start()
+    result = _wrk(*args)
+    web, database = meter.stop()
+    answered = max(result["requests"], 1)
+    result["web_cpu"], result["db_cpu"] = 1000 * web / answered, 1000 * database / answered
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -161,9 +232,11 @@ def main() -> None:
     server = start_web(port, env, log_level="error")
     try:
         base = f"http://127.0.0.1:{port}"
-        bare = _wrk(base, str(script), args.seconds, threads, args.connections, "bare")
-        durable = _wrk(base, str(script), args.seconds, threads, args.connections, "durable")
-        callbacks = _wrk(base, str(script), args.seconds, threads, args.connections, "callbacks")
+        meter = CpuMeter(server)
+        full = (base, str(script), args.seconds, threads, args.connections)
+        bare = _measured(meter, *full, "bare")
+        durable = _measured(meter, *full, "durable")
+        callbacks = _measured(meter, *full, "callbacks")
         # The paced run: each connection pauses so that together they offer
         # --rate requests/s (wrk measures latency from send to answer). A first
         # run measures the answer time, which the second run's pause leaves out.
@@ -172,7 +245,8 @@ def main() -> None:
         pause = connections * 1000 / args.rate
         answered = callbacks["requests"]
         for _ in range(2):
-            paced = _wrk(
+            paced = _measured(
+                meter,
                 base,
                 str(script),
                 args.seconds,
@@ -201,50 +275,37 @@ def main() -> None:
     )
     print(
         table(
-            ["endpoint", "requests/s", "p50", "p99", "non-2xx", "socket errors"],
             [
-                (
-                    "bare view",
-                    f"{bare['rate']:.0f}",
-                    bare["p50"],
-                    bare["p99"],
-                    bare["errors"],
-                    bare["socket_errors"],
-                ),
-                (
-                    "durable floor (raw body, one INSERT)",
-                    f"{durable['rate']:.0f}",
-                    durable["p50"],
-                    durable["p99"],
-                    durable["errors"],
-                    durable["socket_errors"],
-                ),
-                (
-                    "callback view",
-                    f"{callbacks['rate']:.0f}",
-                    callbacks["p50"],
-                    callbacks["p99"],
-                    callbacks["errors"],
-                    callbacks["socket_errors"],
-                ),
-                (
-                    f"callback view, {args.rate} req/s offered",
-                    f"{paced['rate']:.0f}",
-                    paced["p50"],
-                    paced["p99"],
-                    paced["errors"],
-                    paced["socket_errors"],
-                ),
+                "endpoint",
+                "requests/s",
+                "p50",
+                "p99",
+                "web CPU/req",
+                "PostgreSQL CPU/req",
+                "non-2xx",
+                "socket errors",
+            ],
+            [
+                _row("bare view", bare),
+                _row("durable floor (raw body, one INSERT)", durable),
+                _row("callback view", callbacks),
+                _row(f"callback view, {args.rate} req/s offered", paced),
             ],
         )
     )
     floor = callbacks["rate"] / durable["rate"]
     ratio = callbacks["rate"] / bare["rate"]
+    # The rate the CPU per request allows, side by side: what the ratio
+    # would be if the cores did nothing but serve these requests.
+    cpu_floor = (durable["web_cpu"] + durable["db_cpu"]) / (
+        callbacks["web_cpu"] + callbacks["db_cpu"]
+    )
     p99 = _ms(paced["p99"])
     print(
         f"\nratio callbacks / durable floor: {floor:.2f} (target >= 0.5); "
         f"callbacks / bare view: {ratio:.2f}; durable floor / bare view: "
         f"{durable['rate'] / bare['rate']:.2f}\n"
+        f"CPU per request (web + PostgreSQL), durable floor / callback view: {cpu_floor:.2f}\n"
         f"durable floor: {stored_raw} bodies stored for {durable['requests']} answered\n"
         f"callbacks answered {answered}, recorded {recorded} "
         f"for {distinct} distinct jobs, accepted {accepted}, jobs moved to finalizing {moved}"
@@ -254,6 +315,11 @@ def main() -> None:
         "webhook_ingest", "callbacks/s / durable floor/s", f"{floor:.2f}", ">= 0.5", floor >= 0.5
     )
     summary("webhook_ingest", "callbacks/s / bare view/s (information)", f"{ratio:.2f}")
+    summary(
+        "webhook_ingest",
+        "CPU/req (web + PostgreSQL), durable floor / callback (information)",
+        f"{cpu_floor:.2f}",
+    )
     summary(
         "webhook_ingest",
         f"p99 at {paced['rate']:.0f} req/s ({args.rate} offered), ms",
@@ -267,6 +333,19 @@ def main() -> None:
         f"{errors}; {recorded} for {distinct} jobs",
         "0; all, once",
         errors == 0 and recorded == distinct == accepted == moved,
+    )
+
+
+def _row(name: str, result: dict) -> tuple:
+    return (
+        name,
+        f"{result['rate']:.0f}",
+        result["p50"],
+        result["p99"],
+        f"{result['web_cpu']:.2f}ms",
+        f"{result['db_cpu']:.2f}ms",
+        result["errors"],
+        result["socket_errors"],
     )
 
 

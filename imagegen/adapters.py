@@ -17,6 +17,8 @@ from . import conf
 from .exceptions import ImagegenConfigurationError
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     from .asset_links import AssetLink
     from .models import GenerationJob
 
@@ -52,6 +54,14 @@ class AssetAdapter:
         """The assets made from ``job``, in output order."""
         raise NotImplementedError
 
+    def draft_holders(self, job: GenerationJob) -> QuerySet | None:
+        """The rows that keep the alt text drafts of ``job``'s assets
+        (:mod:`imagegen.services.alt_text`: a model with a ``job``, the
+        fields of :class:`~imagegen.draft_fields.AltTextDraftFields`, and
+        ``file``, ``content_type`` and ``prompt``), or None: this
+        adapter's assets get no drafts."""
+        return None
+
 
 class GeneratedImageAdapter(AssetAdapter):
     """Stores each output as an :class:`imagegen.models.GeneratedImage`."""
@@ -80,6 +90,10 @@ class GeneratedImageAdapter(AssetAdapter):
 
     def assets_for(self, job: GenerationJob) -> list[Any]:
         return list(job.images.order_by("index"))
+
+    def draft_holders(self, job: GenerationJob) -> QuerySet:
+        # A discarded image has no file left to describe.
+        return job.images.exclude(file="")
 
 
 class LinkedAssetAdapter(AssetAdapter):
@@ -120,6 +134,15 @@ class LinkedAssetAdapter(AssetAdapter):
     def assets_for(self, job: GenerationJob) -> list[Any]:
         links = self.link_model.objects.filter(job=job).select_related("image")
         return [link.image for link in links.order_by("index")]
+
+    def draft_holders(self, job: GenerationJob) -> QuerySet | None:
+        """The links, when :attr:`link_model` keeps drafts (it has the draft
+        fields: :class:`~imagegen.draft_fields.AltTextDraftFields`)."""
+        from .draft_fields import AltTextDraftFields
+
+        if not issubclass(self.link_model, AltTextDraftFields):
+            return None
+        return self.link_model.objects.filter(job=job)
 
     def make_image(self, job: GenerationJob, output: StoredOutput) -> Any:
         """Create and save the CMS image for ``output`` (its link is made after)."""

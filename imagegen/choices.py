@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Status(models.TextChoices):
@@ -12,7 +13,7 @@ class Status(models.TextChoices):
     RUNNING = "running", _("Running")
     FINALIZING = "finalizing", _("Storing results")
     SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", pgettext_lazy("job status", "Failed")
     CANCELED = "canceled", _("Canceled")
     EXPIRED = "expired", _("Expired")
 
@@ -50,18 +51,27 @@ class ReviewStatus(models.TextChoices):
     DISCARDED = "discarded", _("Discarded")
 
 
+class AltTextDraftState(models.TextChoices):
+    """Where drafting an image's alt text stands (IMAGEGEN["DESCRIBER"])."""
+
+    NONE = "", _("Not drafted")
+    PENDING = "pending", _("Being drafted")
+    READY = "ready", _("Drafted")
+    FAILED = "failed", _("Could not be drafted")
+
+
 class TaskStatus(models.TextChoices):
     """A provider task's state, normalised across providers."""
 
-    PENDING = "pending", _("Pending")
+    PENDING = "pending", pgettext_lazy("provider task status", "Pending")
     PROCESSING = "processing", _("Processing")
     SUCCESS = "success", _("Success")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", pgettext_lazy("provider task status", "Failed")
 
 
 class Source(models.TextChoices):
     """How imagegen learnt a job's outcome."""
 
     CALLBACK = "callback", _("Callback")
-    POLL = "poll", _("Poll")
+    POLL = "poll", pgettext_lazy("how the outcome was learnt", "Poll")
     SUBMIT = "submit", _("Submission answer")

@@ -8,6 +8,7 @@ keys fall back to :data:`DEFAULTS`; the keys are documented in
 
 from __future__ import annotations
 
+import importlib.util
 from decimal import Decimal
 from typing import Any
 
@@ -128,7 +129,18 @@ DEFAULTS: dict[str, Any] = {
     "C2PA_SIGNING_KEY": None,
     "C2PA_TRUST_ANCHORS": None,
     "C2PA_INCLUDE_PROMPT": False,
+    # Drafting alt text after finalize and prompts from an object's text
+    # (docs/settings.md): {"BACKEND": dotted path, "OPTIONS": {...}}, None
+    # (off), or "auto": the sandbox describer when PROVIDER is the sandbox
+    # (and the openai package is installed).
+    "DESCRIBER": "auto",
+    # Approving an image or attaching it to a field needs alt text or the
+    # "decorative" mark.
+    "REQUIRE_ALT_TEXT": False,
 }
+
+#: The describer "auto" picks when the default provider is the sandbox.
+SANDBOX_DESCRIBER = "imagegen.describers.sandbox.SandboxDescriber"
 
 #: Built-in provider entries. ``sandbox`` is the APIXO client pointed at the
 #: local sandbox: the production code path with a local server behind it.
@@ -253,6 +265,45 @@ def provider_options(name: str) -> dict[str, Any]:
             f"IMAGEGEN['PROVIDERS'][{name!r}] needs a 'CLASS' (dotted path of a Provider subclass)."
         )
     return options
+
+
+def describer_config() -> dict[str, Any] | None:
+    """``IMAGEGEN["DESCRIBER"]`` as ``{"BACKEND": path, "OPTIONS": dict}``, or
+    None when drafting is off. ``"auto"`` (the default) is the sandbox
+    describer when the default provider is a sandbox entry and the
+    ``openai`` package is installed, else off.
+
+    Raises :class:`ImagegenConfigurationError` for any other shape (system
+    check ``imagegen.E036``).
+    """
+    value = get_setting("DESCRIBER")
+    if value is None:
+        return None
+    if value == "auto":
+        try:
+            sandbox = bool(provider_options(get_setting("PROVIDER")).get("SANDBOX"))
+        except ImagegenConfigurationError:
+            sandbox = False  # the provider checks report it
+        if not sandbox or importlib.util.find_spec("openai") is None:
+            return None
+        return {"BACKEND": SANDBOX_DESCRIBER, "OPTIONS": {}}
+    if not isinstance(value, dict) or not isinstance(value.get("BACKEND"), str):
+        raise ImagegenConfigurationError(
+            "IMAGEGEN['DESCRIBER'] must be None, 'auto' or a dict "
+            "{'BACKEND': dotted path of a Describer, 'OPTIONS': {...}}."
+        )
+    unknown = set(value) - {"BACKEND", "OPTIONS"}
+    if unknown:
+        raise ImagegenConfigurationError(
+            f"IMAGEGEN['DESCRIBER'] has keys other than BACKEND and OPTIONS: "
+            f"{', '.join(sorted(map(str, unknown)))}."
+        )
+    options = value.get("OPTIONS") or {}
+    if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
+        raise ImagegenConfigurationError(
+            "IMAGEGEN['DESCRIBER']['OPTIONS'] must be a dict of {option: value}."
+        )
+    return {"BACKEND": value["BACKEND"], "OPTIONS": dict(options)}
 
 
 def price(provider: str, model: str, resolution: str) -> Decimal | None:

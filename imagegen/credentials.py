@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.template.loader import render_to_string
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import __version__, c2pa_streaming, conf, provenance
 from .exceptions import ImagegenConfigurationError, ImageRejectedError
@@ -423,9 +423,11 @@ class Credentials:
     def state_display(self) -> str:
         return str(
             {
-                "trusted": _("valid"),
-                "valid": _("valid (signer not on a trust list)"),
-                "invalid": _("invalid"),
+                "trusted": pgettext_lazy("Content Credentials state", "valid"),
+                "valid": pgettext_lazy(
+                    "Content Credentials state", "valid (signer not on a trust list)"
+                ),
+                "invalid": pgettext_lazy("Content Credentials state", "invalid"),
             }[self.state]
         )
 

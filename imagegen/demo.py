@@ -239,7 +239,7 @@ def _wait_taken(
 def _require_success(job: GenerationJob) -> None:
     if job.status != "succeeded":
         raise DemoError(
-            f"Job {job.pk} ended {job.status}: {job.error_message or 'still not finished'}"
+            f"Job {job.pk} ended {job.status}: {job.error_text or 'still not finished'}"
         )
 
 

@@ -10,7 +10,12 @@ its text from the fields it is given, and callers pass no secrets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
+
+from . import failures
 
 
 class ImagegenConfigurationError(ImproperlyConfigured):
@@ -25,21 +30,29 @@ class ProviderError(ImagegenError):
     """The provider refused a request or could not be reached.
 
     ``code`` is the provider's own error code (an HTTP status such as ``"429"``
-    or a task ``failCode`` such as ``"CONTENT_VIOLATION"``); ``message`` is
-    text an editor can read.
+    or a task ``failCode`` such as ``"CONTENT_VIOLATION"``) or imagegen's name
+    for what went wrong (``"CONNECT_FAILED"``); ``params`` are the values its
+    message is made with (:mod:`imagegen.failures`): the job records both and
+    renders the message in each reader's language. ``message`` is that text
+    in ``settings.LANGUAGE_CODE``, made from them when not given (a provider
+    that passes only a message has it shown as it is).
     """
 
     retryable = False
 
     def __init__(
         self,
-        message: str,
+        message: str = "",
         *,
         code: str = "",
         status_code: int | None = None,
         retry_after: float | None = None,
         provider: str = "",
+        params: Mapping[str, Any] | None = None,
     ) -> None:
+        self.params = failures.clean_params(params or {})
+        if not message:
+            message = failures.site_text(code, self.params, code or type(self).__name__)
         super().__init__(message)
         self.message = message
         self.code = code
@@ -54,6 +67,19 @@ class ProviderError(ImagegenError):
         if self.provider:
             parts.append(f"[provider {self.provider}]")
         return " ".join(parts)
+
+    def text(self) -> str:
+        """The message in the active language (a page showing the error
+        now, to whoever asked)."""
+        return failures.render_failure(self.code, self.params, self.message)
+
+    def failure(self, default_code: str) -> tuple[str, dict[str, Any]]:
+        """The code and parameters a job records for this error;
+        ``default_code`` (whose message shows this one's text as the
+        provider's detail) when it has no code of its own."""
+        if self.code:
+            return self.code, dict(self.params)
+        return default_code, {failures.DETAIL: self.message}
 
 
 class TransientError(ProviderError):

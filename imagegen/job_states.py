@@ -7,22 +7,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conf
+from . import conf, failures
 from .choices import Status
 from .models import GenerationJob
 
-#: Error codes of refusals by a provider's content policy (moderation): the
-#: same prompt would be refused again, so the editor is offered to edit it
-#: rather than a retry. APIXO's task failure codes and HTTP 403, OpenAI's
-#: ``MODERATION`` (imagegen.providers.openai).
+#: Failures that are refusals by a provider's content policy (moderation):
+#: the same prompt would be refused again, so the editor is offered to edit
+#: it rather than a retry. APIXO's task failure codes and its HTTP 403
+#: (``HTTP_403``; ``403`` in rows recorded before failures had parameters),
+#: OpenAI's ``MODERATION`` (imagegen.providers.openai), whose own 403 says
+#: access to the model was refused (``OPENAI_HTTP_403``): not a refusal of
+#: the prompt. Matched against the failure's message key
+#: (:func:`imagegen.failures.template_key`).
 MODERATION_CODES = frozenset(
-    {"MODERATION", "CONTENT_VIOLATION", "NSFW_DETECTED", "SensitiveContentDetected", "403"}
+    {
+        "MODERATION",
+        "CONTENT_VIOLATION",
+        "NSFW_DETECTED",
+        "SensitiveContentDetected",
+        "HTTP_403",
+        "403",
+    }
 )
 
 
 def refused_by_moderation(job: GenerationJob) -> bool:
     """Whether ``job`` failed because the provider's content policy refused it."""
-    return job.status == Status.FAILED and job.error_code in MODERATION_CODES
+    if job.status != Status.FAILED:
+        return False
+    params = job.error_params if isinstance(job.error_params, dict) else {}
+    return failures.template_key(job.error_code, params) in MODERATION_CODES
 
 
 def waiting_retry(job: GenerationJob) -> dict[str, int] | None:

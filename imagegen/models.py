@@ -17,8 +17,20 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from .choices import ACTIVE, TERMINAL, AspectRatio, Mode, Resolution, ReviewStatus, Source, Status
+from .choices import (
+    ACTIVE,
+    TERMINAL,
+    AltTextDraftState,
+    AspectRatio,
+    Mode,
+    Resolution,
+    ReviewStatus,
+    Source,
+    Status,
+)
+from .draft_fields import AltTextDraftFields
 from .storage import get_storage
 
 
@@ -125,6 +137,9 @@ class GenerationJob(models.Model):
     # The values the message for ``error_code`` is rendered with, in the
     # reader's language when shown (error_message keeps the text as made).
     error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
+    # The language of the person who asked (their active language then), so work
+    # done later for them, such as drafting alt text, speaks it. "" = LANGUAGE_CODE.
+    language = models.CharField(_("language"), max_length=15, blank=True)
 
     estimated_cost = models.DecimalField(
         _("estimated cost"), max_digits=10, decimal_places=4, null=True, blank=True
@@ -241,9 +256,21 @@ class GenerationJob(models.Model):
 
         return (self.completed_at or timezone.now()) - self.created_at
 
+    @property
+    def error_text(self) -> str:
+        """Why the job failed, expired or waits, in the active language:
+        rendered from ``error_code`` and ``error_params`` when shown
+        (:func:`imagegen.failures.render_failure`), else the stored
+        ``error_message``. Every display reads this, not ``error_message``."""
+        from .failures import render_failure
 
-class GeneratedImage(models.Model):
-    """The default CMS asset: one stored result image of a job."""
+        return render_failure(self.error_code, self.error_params, self.error_message)
+
+
+class GeneratedImage(AltTextDraftFields):
+    """The default CMS asset: one stored result image of a job, and its alt
+    text draft (:class:`~imagegen.draft_fields.AltTextDraftFields`), confirmed
+    into ``alt_text`` by an editor."""
 
     job = models.ForeignKey(
         GenerationJob, verbose_name=_("job"), on_delete=models.PROTECT, related_name="images"
@@ -259,6 +286,9 @@ class GeneratedImage(models.Model):
     content_type = models.CharField(_("content type"), max_length=50)
     title = models.CharField(_("title"), max_length=255, blank=True)
     alt_text = models.CharField(_("alt text"), max_length=500, blank=True)
+    # An image that needs no alt text (alt=""), marked so by an editor: it meets
+    # IMAGEGEN["REQUIRE_ALT_TEXT"] without one.
+    decorative = models.BooleanField(_("decorative"), default=False)
     review_status = models.CharField(
         _("review"), max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.NEW
     )
@@ -294,6 +324,12 @@ class GeneratedImage(models.Model):
                 fields=["reviewed_at"],
                 name="imagegen_image_discarded_idx",
                 condition=Q(review_status=ReviewStatus.DISCARDED) & ~Q(file=""),
+            ),
+            # The sweep's re-sending of drafts whose task was lost: the few pending.
+            models.Index(
+                fields=["alt_text_draft_requested_at"],
+                name="imagegen_image_drafting_idx",
+                condition=Q(alt_text_draft_state=AltTextDraftState.PENDING),
             ),
         ]
 
@@ -412,9 +448,9 @@ class OutboundDelivery(models.Model):
     """One event for one endpoint: its payload, attempts and outcome."""
 
     class State(models.TextChoices):
-        PENDING = "pending", _("Pending")
+        PENDING = "pending", pgettext_lazy("webhook delivery state", "Pending")
         DELIVERED = "delivered", _("Delivered")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("webhook delivery state", "Failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     endpoint = models.ForeignKey(

@@ -11,9 +11,11 @@ decoded whole, once, and reduced in place.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Callable
+from types import ModuleType
 from typing import IO, Any
 
 from PIL import Image
@@ -27,19 +29,25 @@ PREVIEW_SIZE = 400
 #: WebP quality of a preview.
 QUALITY = 80
 
-try:  # optional: the ``vips`` extra, and libvips itself
-    import pyvips
-except (ImportError, OSError):  # OSError: the binding is there, the library is not
-    pyvips = None
-else:
+
+@functools.cache
+def vips() -> ModuleType | None:
+    """pyvips, imported on first use (loading libvips takes about 0.1 s, which
+    every process importing imagegen's admin would pay otherwise); None
+    without the ``vips`` extra or libvips itself."""
+    try:
+        import pyvips
+    except (ImportError, OSError):  # OSError: the binding is there, the library is not
+        return None
     # A web process renders one preview at a time per request: no cache of
     # decoded images kept between them (that is memory, not speed, here).
     pyvips.cache_set_max(0)
+    return pyvips
 
 
 def engine() -> str:
     """``"vips"`` when libvips is usable, else ``"pillow"``."""
-    return "vips" if pyvips is not None else "pillow"
+    return "vips" if vips() is not None else "pillow"
 
 
 def render(open_source: Callable[[], IO[bytes]], *, path: str | None = None) -> bytes:
@@ -49,13 +57,16 @@ def render(open_source: Callable[[], IO[bytes]], *, path: str | None = None) -> 
     then reads it directly); otherwise ``open_source()`` opens it for
     reading. A missing file raises :class:`FileNotFoundError`.
     """
+    pyvips = vips()
     if pyvips is not None:
-        return _render_vips(open_source, path)
+        return _render_vips(pyvips, open_source, path)
     with open_source() as source:
         return _render_pillow(source)
 
 
-def _render_vips(open_source: Callable[[], IO[bytes]], path: str | None) -> bytes:
+def _render_vips(
+    pyvips: ModuleType, open_source: Callable[[], IO[bytes]], path: str | None
+) -> bytes:
     if path is not None:
         # libvips' own error for a missing file is a generic one.
         with open(path, "rb"):

@@ -81,18 +81,32 @@ def output_name(job: GenerationJob, index: int, extension: str) -> str:
     return f"imagegen/{created:%Y}/{created:%m}/{job.pk}/{index}.{extension}"
 
 
-def save_file(name: str, path: str | os.PathLike, content_type: str) -> str:
+def save_file(name: str, path: str | os.PathLike, content_type: str, *, move: bool = False) -> str:
     """Upload a complete local file to ``name`` and return the stored name.
 
     Uploading from a finished temporary file (never streaming from the
     network into storage) means a failure cannot leave a truncated object at
     the final key. An existing file at ``name`` is replaced, whatever the
     backend's overwrite setting, so retries converge on one object.
+
+    ``move``: the caller is done with ``path``, which the storage may then
+    treat as a temporary upload's file: Django's ``FileSystemStorage``
+    renames it into place on the same file system instead of copying its
+    bytes (``FILE_UPLOAD_PERMISSIONS`` applied as to a copy), its
+    ``InMemoryStorage`` deletes it once read. ``path`` may be gone after.
     """
     storage = get_storage()
     if storage.exists(name):
         storage.delete(name)
     with open(path, "rb") as fh:
-        django_file = File(fh, name=os.path.basename(name))
+        django_file = (_FinishedFile if move else File)(fh, name=os.path.basename(name))
         django_file.content_type = content_type
         return storage.save(name, django_file)
+
+
+class _FinishedFile(File):
+    """A complete local file its owner gives up: storages take it as they
+    take a temporary upload's (``temporary_file_path``)."""
+
+    def temporary_file_path(self) -> str:
+        return os.fspath(self.file.name)

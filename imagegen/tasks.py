@@ -25,8 +25,9 @@ from celery import shared_task
 from celery.signals import task_prerun
 
 from . import conf, services
+from .describers import DescriberError
 from .exceptions import FetchError, TransientError
-from .services import health
+from .services import alt_text, health
 from .services.finalize import TIME_LIMIT as FINALIZE_TIME_LIMIT
 from .services.work_folders import remove_dead_attempt_folders
 from .webhooks import delivery as webhook_delivery
@@ -141,6 +142,28 @@ def deliver_webhook(delivery_id: str, attempts: int = 0) -> str:
     the sender saw: a duplicate message finds it moved on and sends nothing.
     Retries are scheduled by the service (countdown or sweeper), not here."""
     return webhook_delivery.attempt(delivery_id, attempts)
+
+
+@shared_task(
+    name="imagegen.draft_alt_text",
+    bind=True,
+    max_retries=alt_text.MAX_ATTEMPTS - 1,
+    soft_time_limit=100,
+    time_limit=120,
+    **COMMON,
+)
+def draft_alt_text(self, image_id: str, holder: str = "") -> str:
+    """Draft one image's alt text (sent after finalize commits); ``holder``:
+    the label of the model keeping the draft, empty for imagegen's own image
+    (``alt_text.draft``). Temporary describer failures retry with backoff,
+    at most ``alt_text.MAX_ATTEMPTS`` attempts in all; any other failure
+    leaves the draft ``failed`` and the job as it is."""
+    try:
+        return alt_text.draft(image_id, attempt=self.request.retries + 1, holder=holder)
+    except DescriberError as exc:
+        raise self.retry(
+            countdown=retry_delay(self.request.retries, exc.retry_after), exc=exc
+        ) from None
 
 
 @shared_task(name="imagegen.ping", soft_time_limit=10, time_limit=20, **COMMON)

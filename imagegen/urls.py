@@ -1,6 +1,7 @@
 """``path("imagegen/", include("imagegen.urls"))`` mounts these."""
 
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from . import views
 from .health.probe import callback_probe
@@ -16,6 +17,12 @@ urlpatterns = [
         name="callback",
     ),
     path("jobs/<uuid:job_id>/status/", views.status, name="job-status"),
+    # gettext() for imagegen's scripts: the pages that load them include this first.
+    path(
+        "jsi18n/",
+        JavaScriptCatalog.as_view(domain="djangojs", packages=["imagegen"]),
+        name="jsi18n",
+    ),
     # An image's preview, made on its first view (docs/admin.md).
     path("images/<int:image_id>/preview/", views.image_preview, name="image-preview"),
     # The automation API (docs/api.md); its names are in this namespace too.

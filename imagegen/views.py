@@ -3,9 +3,13 @@ image previews."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.cache import (
@@ -21,8 +25,8 @@ from django.views.decorators.http import require_GET
 
 from . import conf, log_redaction, permissions, previews, services
 from .api.outage import DATABASE_OUTAGE, RETRY_AFTER, answers_outage
-from .models import GeneratedImage, GenerationJob, WebhookDelivery
-from .serializers import job_page_status
+from .models import GeneratedImage, WebhookDelivery
+from .serializers import job_page_status, job_with_images
 
 logger = logging.getLogger("imagegen")
 
@@ -109,13 +113,14 @@ status_outage = answers_outage(
 
 @require_GET
 @status_outage
-def status(request: HttpRequest, job_id) -> JsonResponse:
+def status(request: HttpRequest, job_id) -> HttpResponse:
     """A job's status as JSON, for the admin's live progress and in-place
     review (:func:`imagegen.serializers.job_page_status`).
 
     Needs ``imagegen.view_generationjob`` (or ``change``, which includes
     viewing, as in the admin); other users' jobs need
-    ``imagegen.view_all_jobs`` too. Never cached: it changes every second.
+    ``imagegen.view_all_jobs`` too. Answers 304 to a reader whose
+    ``If-None-Match`` holds the status's ETag (:func:`status_response`).
     While the database is unavailable: 503 with ``Retry-After``, still JSON.
     """
     user = request.user
@@ -127,14 +132,47 @@ def status(request: HttpRequest, job_id) -> JsonResponse:
         or user.has_perm("imagegen.change_generationjob")
     ):
         return _error(403, _("Seeing jobs needs the permission “Can view generation job”."))
-    job = GenerationJob.objects.filter(pk=job_id).first()
-    if job is None:
+    # The job and its images in one query: a poll's whole cost in imagegen's tables.
+    found = job_with_images(job_id)
+    if found is None:
         return _error(404, _("No such job."))
+    job, images = found
     if not permissions.can_view_job(user, job):
         return _error(403, _("This job belongs to another user."))
-    response = JsonResponse(job_page_status(job, user))
-    add_never_cache_headers(response)
-    return response
+    return status_response(request, job_page_status(job, user, images))
+
+
+#: Fields of a status JSON that follow the clock, not the job (at any depth):
+#: left out of its ETag, so that a job that has not moved answers 304. The
+#: page's script runs these on from its last read (imagegen/status_poll.js).
+CLOCK_FIELDS = frozenset({"elapsed_seconds", "progress", "overdue", "undo_seconds"})
+
+
+def status_etag(data: dict[str, Any]) -> str:
+    """The strong ETag of a status JSON: a hash of all of it but its
+    :data:`CLOCK_FIELDS`, so that any other field, present or future, changes it."""
+
+    def steady(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: steady(v) for k, v in value.items() if k not in CLOCK_FIELDS}
+        if isinstance(value, list):
+            return [steady(item) for item in value]
+        return value
+
+    body = json.dumps(steady(data), sort_keys=True, cls=DjangoJSONEncoder)
+    return f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+
+
+def status_response(request: HttpRequest, data: dict[str, Any]) -> HttpResponse:
+    """A status JSON for a reader already allowed to see it: 304 when its
+    ``If-None-Match`` names the status's ETag (:func:`status_etag`), else
+    the JSON. Browsers keep it privately and ask again each time
+    (``private, no-cache``): the answer follows the job, never a stale copy."""
+    response = JsonResponse(data)
+    response["ETag"] = status_etag(data)
+    patch_cache_control(response, private=True, no_cache=True)
+    patch_vary_headers(response, ["Cookie"])
+    return get_conditional_response(request, etag=response["ETag"], response=response)
 
 
 def _error(status: int, message: str) -> JsonResponse:

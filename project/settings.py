@@ -32,6 +32,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Each reader's language (the browser's Accept-Language, Django's language
+    # cookie), among LANGUAGES: after the session middleware, before the common one
+    # (docs/translations.md).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -90,6 +94,13 @@ DATABASES = {
 
 AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "en-us"
+# The languages imagegen ships (docs/translations.md): a reader whose browser asks
+# for another gets LANGUAGE_CODE rather than pages half in English.
+LANGUAGES = [
+    ("en", "English"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

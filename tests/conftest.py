@@ -24,6 +24,19 @@ CI = os.environ.get("CI") == "true"
 TEST_LATENCY = {"1k": (0.3, 0.8), "2k": (0.3, 0.8), "4k": (0.3, 0.8)}
 
 
+@pytest.fixture(autouse=True)
+def _site_language() -> Iterator[None]:
+    """Each test starts in the site's language: a request through
+    LocaleMiddleware, or a test's ``translation.activate``, leaves its language
+    active in the thread, and the next test would render (or deconstruct
+    fields) in German."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 def unavailable(reason: str) -> NoReturn:
     """Skip for ``reason``; under CI=true fail instead, so that a green CI has run
     everything."""
@@ -64,6 +77,106 @@ def wait_until(
         time.sleep(interval)
 
 
+#: The modules that take longest (``pytest --junitxml``, summed per module: from
+#: about 4 minutes of a process down to about one), most first; the rest keep
+#: their order after them. scripts/test gives the modules out in this order
+#: (``--no-loadscope-reorder``).
+SLOWEST_FIRST = (
+    "tests/test_cli_argv.py",
+    "tests/faults/test_load.py",
+    "tests/test_embedded_broker.py",
+    "tests/test_cli_demo.py",
+    "tests/browser/test_review_in_place.py",
+    "tests/faults/test_concurrency_cap.py",
+    "tests/install/",
+    "tests/test_fill.py",
+    "tests/test_api_outage.py",
+    "tests/faults/test_provider_answers_lost.py",
+    "tests/faults/test_leases.py",
+    "tests/test_doctor.py",
+    "tests/test_admin_urls.py",
+    "tests/faults/test_webhook_outbox.py",
+    "tests/test_checks_import.py",
+    "tests/browser/",
+    "tests/faults/",
+)
+
+
+def _slowness_rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    for rank, prefix in enumerate(SLOWEST_FIRST):
+        if path.startswith(prefix):
+            return rank
+    return len(SLOWEST_FIRST)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="Leave out tests that use neither the database nor the broker (scripts/test's "
+        "SQLite pass: they would run exactly as in the first pass).",
+    )
+
+
+#: Fixtures through which a test reaches the database.
+DATABASE_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup", "live_server"})
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    if item.get_closest_marker("django_db"):
+        return True
+    return bool(DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
+def _uses_database_or_broker(item: pytest.Item) -> bool:
+    if item.get_closest_marker("pipeline") or item.get_closest_marker("brokers"):
+        return True
+    return _uses_database(item)
+
+
+#: The hang limit of tests that start processes (Django commands, workers, beat,
+#: sites), in place of the suite's 120 s: their own waits are each bounded, and on
+#: a slow 2-core machine beside the other passes they took up to 122 s in all.
+PROCESSES_TIMEOUT = 300
+
+#: The hang limit of the test that makes a process's test databases: it runs
+#: every migration first (Wagtail's settings have hundreds), which took over the
+#: suite's 120 s when all the passes started at once on 2 cores.
+DATABASE_SETUP_TIMEOUT = 600
+_databases_made = False
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Give the first test of a process that uses the database (its setup makes
+    the test databases) DATABASE_SETUP_TIMEOUT, unless it has more already.
+    Outermost, so that pytest-timeout reads the limit after it is set."""
+    global _databases_made
+    first = not _databases_made and _uses_database(item)
+    if first:
+        own = item.get_closest_marker("timeout")
+        if own is None or (own.args and own.args[0] < DATABASE_SETUP_TIMEOUT):
+            item.add_marker(pytest.mark.timeout(DATABASE_SETUP_TIMEOUT), append=False)
+    yield
+    if first:
+        _databases_made = True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest modules first: with pytest-xdist giving out one test module
+    at a time, a long module given out last ends the run alone, while short
+    ones given out last even the processes out. A module's tests stay
+    together and in order (the sort is stable). With
+    ``--database-tests-only``, the tests that reach neither the database nor
+    the broker are deselected."""
+    if config.getoption("--database-tests-only"):
+        kept = [item for item in items if _uses_database_or_broker(item)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+    items.sort(key=_slowness_rank)
+
+
 def pytest_report_header(config: Any) -> list[str]:
     return [
         f"imagegen test database: {django_settings.TEST_DB}, "
@@ -86,10 +199,14 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
 
 @pytest.fixture
 def imagegen_settings(settings: Any, sandbox: SandboxServer) -> dict[str, Any]:
-    """IMAGEGEN pointing at the test sandbox, on a fast time scale, callbacks off."""
+    """IMAGEGEN pointing at the test sandbox, on a fast time scale, callbacks off,
+    alt text drafting off (a drafting task still running when a test that
+    waited only for its job ends would outlive the test's database; the
+    drafting tests turn it on)."""
     settings.IMAGEGEN = {
         "PROVIDER": "sandbox",
         "PROVIDERS": {"sandbox": {"BASE_URL": sandbox.api_url, "LATENCY": TEST_LATENCY}},
+        "DESCRIBER": None,
         "POLL_MIN_INTERVAL": 0.2,
         "POLL_MAX_INTERVAL": 1.0,
         "SUBMIT_GRACE": 5,
@@ -97,6 +214,14 @@ def imagegen_settings(settings: Any, sandbox: SandboxServer) -> dict[str, Any]:
         "MAX_COUNTDOWN": 2,
     }
     return settings.IMAGEGEN
+
+
+@pytest.fixture
+def drafting(imagegen_settings: dict[str, Any]) -> dict[str, Any]:
+    """Alt text drafting on, as on a site on the sandbox: the sandbox's
+    describer (DESCRIBER "auto"). For ``pytest.mark.usefixtures``."""
+    imagegen_settings["DESCRIBER"] = "auto"
+    return imagegen_settings
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from tests.settings import IMAGEGEN, INSTALLED_APPS
 INSTALLED_APPS = [
     *INSTALLED_APPS,
     "easy_thumbnails",
-    "filer",
+    # Before filer: its image page's template extends filer's (imagegen_filer.W001).
     "imagegen.contrib.filer",
+    "filer",
     "tests.filer_app",
 ]
 IMAGEGEN = {

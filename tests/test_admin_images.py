@@ -288,6 +288,30 @@ class TestApprove:
         assert messages_of(response) == ["2 images approved."]
         assert set(GeneratedImage.objects.values_list("review_status", flat=True)) == {"approved"}
 
+    def test_required_alt_text_refuses_only_the_images_without(self, settings, logged_in, editor):
+        """With REQUIRE_ALT_TEXT, the family of selected images: with alt
+        text, marked decorative, with neither, and one already approved. Only
+        the first two are approved; the third is refused with a warning, not a
+        500, and left as it was."""
+        settings.IMAGEGEN = {**settings.IMAGEGEN, "REQUIRE_ALT_TEXT": True}
+        job = make_job(editor)
+        with_text = make_image(job, index=0, alt_text="A red bicycle")
+        decorative = make_image(job, index=1, decorative=True)
+        neither = make_image(job, index=2)
+        approved = make_image(job, index=3, review_status=ReviewStatus.APPROVED)
+        selected = [with_text, decorative, neither, approved]
+        data = {"action": "approve_images", "_selected_action": [i.pk for i in selected]}
+        response = logged_in.post(reverse(CHANGELIST), data, follow=True)
+        assert response.status_code == 200
+        assert messages_of(response) == [
+            "1 image needs alt text, or the decorative mark, before it is approved.",
+            "2 images approved.",
+            "1 image was already approved or discarded.",
+        ]
+        for image in selected:
+            image.refresh_from_db()
+        assert [i.review_status for i in selected] == ["approved", "approved", "new", "approved"]
+
     def test_approve_needs_change_permission(self, client, django_user_model):
         viewer = make_user(
             django_user_model, "imagegen.view_generationjob", "imagegen.view_generatedimage"

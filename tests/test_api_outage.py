@@ -114,7 +114,8 @@ def _call(client: httpx.Client, op: Operation, job: Any, run: Any) -> httpx.Resp
     if "<uuid:job_id>" in op.route:
         kwargs["job_id"] = job.pk
     if "<str:run_id>" in op.route:
-        kwargs["run_id"] = run.pk
+        # getRun reads runs of candidates; the fill operations, the fill.
+        kwargs["run_id"] = run.pk if "fill" in op.name else job.run_id
     body = BODIES.get(op.operation_id, {"prompt": "A heron in the reeds"}) if op.body else None
     return client.request(op.method, reverse(f"imagegen:{op.name}", kwargs=kwargs), json=body)
 
@@ -135,8 +136,11 @@ def test_every_operation_answers_json_503_while_the_database_is_down(
     user need it), with ATOMIC_REQUESTS off and on. The OpenAPI document
     needs no database and holds no data: it is served throughout. Once the
     database is back each operation gives its documented success."""
+    from imagegen.models import GenerationRun
+
     op = OPERATIONS[operation_id]
-    job = make_job(editor, status=Status.QUEUED)
+    run = GenerationRun.objects.create(kind=GenerationRun.Kind.CANDIDATES, created_by=editor)
+    job = make_job(editor, status=Status.QUEUED, run=run)
 
     database_proxy.cut()
     response = _call(caller, op, job, fillable)

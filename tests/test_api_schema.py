@@ -22,6 +22,7 @@ from django.urls import reverse
 
 from imagegen.api import auth
 from imagegen.choices import Status
+from imagegen.services import runs
 
 from .conftest import unavailable
 from .factories import make_editor, make_job
@@ -56,6 +57,7 @@ def api(live_server: Any, transactional_db: Any, django_user_model: Any, monkeyp
         "headers": {"Authorization": f"Bearer {raw}"},
         "queued": make_job(robot, status=Status.QUEUED),
         "done": make_job(robot, status=Status.SUCCEEDED, images=2),
+        "run": runs.start({"prompt": "a kite"}, candidates=2, user=robot).run,
     }
 
 
@@ -104,7 +106,7 @@ def operations(schema: Any) -> dict[str, Any]:
     return found
 
 
-OPERATIONS = ["createJob", "listJobs", "getJob", "cancelJob", "createFill", "getFill"]
+OPERATIONS = ["createJob", "listJobs", "getJob", "cancelJob", "getRun", "createFill", "getFill"]
 
 
 def test_every_operation_is_tested(api):
@@ -119,6 +121,19 @@ def test_operation_conforms(api, operation_id, mode):
     from schemathesis import GenerationMode
 
     run(operations(api["schema"])[operation_id], GenerationMode(mode), api["headers"])
+
+
+def test_an_existing_run_conforms(api):
+    """Random ids find no run (404); this reads a real one (200 checked too)."""
+    from schemathesis import GenerationMode
+
+    operation = operations(api["schema"])["getRun"]
+    run(
+        operation,
+        GenerationMode.POSITIVE,
+        api["headers"],
+        path_parameters={"run_id": str(api["run"].pk)},
+    )
 
 
 @pytest.mark.parametrize("job", ["queued", "done"])

@@ -80,8 +80,10 @@ def call(client: Any, op: Operation, job: GenerationJob, headers: dict[str, str]
         if param.location != "path":
             continue
         if param.name == "run_id":
+            # A bulk fill for getFill, a run of candidates for getRun.
+            fill = op.operation_id == "getFill"
             kwargs[param.name] = GenerationRun.objects.create(
-                kind=GenerationRun.Kind.FILL,
+                kind=GenerationRun.Kind.FILL if fill else GenerationRun.Kind.CANDIDATES,
                 created_by=job.created_by,
                 target_content_type=ContentType.objects.get_for_model(Article),
                 target_field="cover",

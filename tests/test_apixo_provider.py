@@ -13,8 +13,9 @@ from imagegen.exceptions import (
     PermanentError,
     TransientError,
 )
+from imagegen.failures import CATALOG
 from imagegen.providers import GenerationRequest, get_provider
-from imagegen.providers.apixo import FAIL_MESSAGES, APIXOProvider, parse_task
+from imagegen.providers.apixo import FAIL_CODES, APIXOProvider, parse_task
 from imagegen.providers.base import parse_retry_after
 
 from .conftest import wait_until
@@ -58,12 +59,14 @@ class TestParseTask:
         assert state.error_code == "CONTENT_VIOLATION"
         assert "content policy" in state.error_message
         assert "nope" in state.error_message
+        assert state.error_params == {"detail": "nope"}
 
-    @pytest.mark.parametrize("code", sorted(FAIL_MESSAGES))
+    @pytest.mark.parametrize("code", sorted(FAIL_CODES))
     def test_every_documented_fail_code_has_its_message(self, code):
         state = parse_task({"taskId": "t", "state": "failed", "failCode": code, "failMsg": ""})
         assert state.error_code == code
-        assert state.error_message.startswith(str(FAIL_MESSAGES[code]))
+        assert state.error_params == {}
+        assert state.error_message == str(CATALOG[code])
 
     def test_unknown_fail_code_is_still_readable(self):
         state = parse_task({"taskId": "t", "state": "failed", "failCode": "WEIRD_NEW_CODE"})

@@ -18,7 +18,9 @@ import django
 import httpx
 import pytest
 
-from .conftest import wait_until
+from .conftest import PROCESSES_TIMEOUT, wait_until
+
+pytestmark = pytest.mark.timeout(PROCESSES_TIMEOUT)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_MIGRATED = "CommandError: The database is not migrated: run `manage.py migrate` first.\n"
@@ -260,7 +262,7 @@ def test_sandbox_serves_with_its_options_in_both_forms(separator, tmp_path):
             ).json()["data"]
             return data if data["state"] == "success" else None
 
-        data = wait_until(finished, timeout=10, what="the sandbox task")
+        data = wait_until(finished, timeout=30, what="the sandbox task")
         url = json.loads(data["resultJson"])["resultUrls"][0]
         assert httpx.get(url).headers["content-type"] == "image/jpeg"
 

@@ -169,7 +169,11 @@ def test_demo_stops_when_a_celery_process_exits(mysite, role):
     error = command_error(result)
     assert error.startswith(f"CommandError: The Celery {role} (celery -A mysite {role}) exited ")
     assert "with code " in error and error.endswith("; its output is above.")
-    assert "worker consuming" not in result.stdout
+    if role == "worker":
+        # A worker that failed to start never consumed. With beat broken the
+        # worker is healthy and, on a loaded machine, may be consuming (even
+        # have taken job 1) before beat gets to loading its scheduler and dies.
+        assert "worker consuming" not in result.stdout
 
 
 def test_demo_says_when_the_worker_is_not_consuming(mysite):

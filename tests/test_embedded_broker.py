@@ -47,7 +47,9 @@ from kombu import Connection
 
 from imagegen.sqlite_broker import Transport
 
-from .conftest import wait_until
+from .conftest import PROCESSES_TIMEOUT, wait_until
+
+pytestmark = pytest.mark.timeout(PROCESSES_TIMEOUT)
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLISHERS, THREADS, PER_PUBLISHER = 3, 2, 200

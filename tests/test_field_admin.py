@@ -452,10 +452,44 @@ class TestHistory:
         page = client.get(url("article", article.pk)).content.decode()
         assert f'data-job-id="{job.pk}" data-status="succeeded"' in page
         assert "generating…" not in page
-        assert image.preview_url in page
+        # The documented writer may not open imagegen's preview view: the stored file.
+        assert image.thumbnail_url in page and image.preview_url not in page
         assert reverse("admin:imagegen_generationjob_change", args=[job.pk]) in page
         article.refresh_from_db()
         assert not article.cover
+
+    @pytest.mark.parametrize(
+        ("extra", "on_view"),
+        [
+            ((), False),
+            (("imagegen.view_generatedimage",), True),
+            (("imagegen.change_generatedimage",), True),
+        ],
+        ids=["writer", "writer+view", "writer+change"],
+    )
+    def test_candidates_shown_by_a_url_the_reader_may_open(
+        self, client, declared, django_user_model, article, extra, on_view
+    ):
+        """The family of readers of a field's history: the documented writer
+        (no permission on imagegen's images: the stored file's URL), and a
+        writer who may also view or change generated images (the preview
+        made on first view, which answers them). Each URL shown answers 200."""
+        user = make_user(
+            django_user_model,
+            "imagegen.add_generationjob",
+            "imagegen_content_tests.change_article",
+            *extra,
+            username="reader",
+        )
+        client.force_login(user)
+        job = field_job(article, user, images=1)
+        image = job.images.get()
+        page = client.get(url("article", article.pk)).content.decode()
+        shown = image.preview_url if on_view else image.thumbnail_url
+        hidden = image.thumbnail_url if on_view else image.preview_url
+        assert shown in page and hidden not in page
+        if on_view:
+            assert client.get(shown).status_code == 200
 
     def test_add_form_shows_the_editor_s_own_unsaved_jobs_and_links_them_on_save(
         self, client, declared, writer, django_user_model

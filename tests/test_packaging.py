@@ -38,8 +38,9 @@ def _package_files(dists: Distributions) -> set[str]:
 
 def test_wheel_holds_exactly_the_package(dists: Distributions) -> None:
     """Every file of the package in the tree (each subpackage's modules, migrations,
-    templates, static files, py.typed) is in the wheel, and the wheel holds nothing
-    else beside its .dist-info (LICENSE included)."""
+    templates, static files, translation catalogs compiled and not, py.typed) is in
+    the wheel, and the wheel holds nothing else beside its .dist-info (LICENSE
+    included)."""
     package = _package_files(dists)
     assert {
         "imagegen/py.typed",
@@ -47,6 +48,12 @@ def test_wheel_holds_exactly_the_package(dists: Distributions) -> None:
         "imagegen/templates/admin/imagegen/generationjob/generate.html",
         "imagegen/static/imagegen/admin/progress.js",
         "imagegen/contrib/wagtail/templates/imagegen_wagtail/job.html",
+        *(
+            f"imagegen/locale/{language}/LC_MESSAGES/{domain}.{kind}"
+            for language in ["fr", "de"]
+            for domain in ["django", "djangojs"]
+            for kind in ["po", "mo"]
+        ),
     } <= package
     names = dists.wheel_names()
     dist_info = {name for name in names if name.split("/", 1)[0].endswith(".dist-info")}

@@ -110,7 +110,7 @@ def test_provider_failure_through_worker(callbacks_on, celery_worker, sandbox):
 def test_duplicate_callbacks_make_one_asset(callbacks_proven, celery_worker, sandbox):
     job = wait_for_end(services.create_job(prompt="twice [sandbox:callback=duplicate]"))
     assert job.status == Status.SUCCEEDED
-    wait_until(lambda: job.deliveries.count() == 2, timeout=10, what="both deliveries")
+    wait_until(lambda: job.deliveries.count() == 2, timeout=30, what="both deliveries")
     assert sorted(job.deliveries.values_list("outcome", flat=True)) == ["accepted", "duplicate"]
     assert GeneratedImage.objects.filter(job=job).count() == 1
 

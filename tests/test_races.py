@@ -53,7 +53,7 @@ def finished_job(imagegen_settings, sandbox):
     from imagegen.providers import get_provider
 
     provider = get_provider(job.provider)
-    wait_until(lambda: provider.fetch(job.provider_task_id).is_terminal, timeout=10)
+    wait_until(lambda: provider.fetch(job.provider_task_id).is_terminal, timeout=30)
     return job
 
 

@@ -10,7 +10,8 @@ Families:
   and a comparison with several candidates are refused with nothing made;
 - budget: a run's total exactly at what is left is made; one ten-thousandth
   over makes nothing and names the run's price; two runs started at once
-  from two threads on PostgreSQL never spend past the limit;
+  from two threads on PostgreSQL never spend past the limit; two calls
+  with one idempotency key at once make one job or run, both return it;
 - more like this: copies every setting, sets source_job on each new job,
   as many candidates as the source's run (or one);
 - lineage: every link both ways (made from / made from this: source job,
@@ -204,6 +205,36 @@ def test_two_runs_at_once_never_spend_past_the_budget(django_user_model, setting
     assert GenerationJob.objects.count() == 3 and GenerationRun.objects.count() == 1
     spent = sum(job.estimated_cost for job in GenerationJob.objects.all())
     assert spent <= Decimal("0.10")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("candidates", [1, 3])
+def test_one_key_at_once_makes_one_run(django_user_model, monkeypatch, candidates):
+    """Two calls with one idempotency key at the same instant (one job, a
+    run of 3): one makes it, the other gets that one (created False), and
+    nothing else is made."""
+    require_postgres("concurrent transactions on one unique key")
+    # Only the saving races here: nothing should reach a broker.
+    monkeypatch.setattr("imagegen.services.jobs.enqueue", lambda *args, **kwargs: None)
+    editor = make_editor(django_user_model)
+
+    def start() -> runs.Started:
+        return runs.start(
+            dict(SETTINGS),
+            candidates=candidates,
+            user=editor,
+            idempotency_key="same",
+            idempotency_source="api",
+        )
+
+    results = run_together([start, start])
+    assert sorted(started.created for started in results) == [False, True]
+    first, second = ({job.pk for job in started.jobs} for started in results)
+    assert first == second and len(first) == candidates
+    assert len({started.run.pk if started.run else None for started in results}) == 1
+    assert GenerationJob.objects.count() == candidates
+    assert GenerationRun.objects.count() == int(candidates > 1)
 
 
 # More like this ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from imagegen.sandbox import SandboxConfig, SandboxServer, parse_markers
+from imagegen.sandbox import SandboxConfig, SandboxServer, parse_markers, render
 from imagegen.sandbox.render import dimensions
 
 from .conftest import wait_until
@@ -127,7 +128,7 @@ def receiver():
 def test_callbacks(server, receiver, marker, states):
     response = submit(server, f"x {marker}", request_type="callback", callback_url=receiver)
     task_id = response.json()["data"]["taskId"]
-    wait_until(lambda: len(Receiver.bodies) == len(states), timeout=5)
+    wait_until(lambda: len(Receiver.bodies) == len(states), timeout=30)
     assert [b["data"]["state"] for b in Receiver.bodies] == states
     assert all(b["data"]["taskId"] == task_id and b["code"] == 200 for b in Receiver.bodies)
 
@@ -136,7 +137,7 @@ def test_dropped_callback_and_forgotten_task(server, receiver):
     dropped = submit(
         server, "x [sandbox:callback=drop]", request_type="callback", callback_url=receiver
     ).json()["data"]["taskId"]
-    wait_until(lambda: status(server, dropped).json()["data"]["state"] == "success", timeout=5)
+    wait_until(lambda: status(server, dropped).json()["data"]["state"] == "success", timeout=30)
     assert Receiver.bodies == []
     forgotten = submit(server, "x [sandbox:forget]").json()["data"]["taskId"]
     assert status(server, forgotten).status_code == 404
@@ -174,3 +175,75 @@ def test_cli_prints_listening_line():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _chat(server, body, headers=AUTH):
+    return httpx.post(f"{server.url}/v1/chat/completions", json=body, headers=headers)
+
+
+def _image_part(url):
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+_PNG = base64.b64encode(render.render("x", "1k", "auto")).decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        ({"model": "m", "messages": [{"role": "user", "content": "x"}]}, {}, 401, None),
+        ({"messages": [{"role": "user", "content": "x"}]}, AUTH, 400, None),
+        ({"model": "m", "messages": []}, AUTH, 400, None),
+        ({"model": "m", "messages": [{"content": "x"}]}, AUTH, 400, None),
+        ({"model": "m", "messages": [{"role": "user", "content": 3}]}, AUTH, 400, None),
+        (
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": [_image_part("https://e.com/a.png")]}],
+            },
+            AUTH,
+            400,
+            "invalid_image_url",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {"role": "user", "content": [_image_part("data:image/png;base64,AAAA")]}
+                ],
+            },
+            AUTH,
+            400,
+            "invalid_image_format",
+        ),
+    ],
+)
+def test_chat_completions_refuses(server, body, headers, status, code):
+    """Requests the chat completions endpoint refuses, in OpenAI's error shape; none counted."""
+    response = _chat(server, body, headers)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["message"] and error["code"] == code
+    assert server.stats().get("chat_completions", 0) == 0
+
+
+def test_chat_completions_answer(server):
+    """Alt text for an image part, in OpenAI's shape, counted."""
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "a kite"},
+            _image_part(f"data:image/png;base64,{_PNG}"),
+        ],
+    }
+    system = {"role": "system", "content": "Write in German (language code de)."}
+    response = _chat(server, {"model": "gpt-4o-mini", "messages": [system, message]})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["object"] == "chat.completion" and answer["model"] == "gpt-4o-mini"
+    assert answer["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "Generiertes Bild (1024×1024): a kite.",
+        "refusal": None,
+    }
+    assert server.stats()["chat_completions"] == 1

@@ -204,7 +204,7 @@ class BulkFillAdminMixin:
                     "job": str(row.job.pk),
                     "status": row.job.status,
                     "status_display": str(row.job.get_status_display()),
-                    "error": row.job.error_message if row.job.is_terminal else "",
+                    "error": row.job.error_text if row.job.is_terminal else "",
                     "outcome": row.outcome,
                     "outcome_display": str(OUTCOMES.get(row.outcome, "")),
                     "image": _image_url(images[0]) if images else "",

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from .. import services
 from ..models import WebhookDelivery
@@ -24,11 +23,14 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def replay_deliveries(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         results = [services.replay(delivery) for delivery in queryset.select_related("job")]
         applied = sum(r.outcome == WebhookDelivery.Outcome.ACCEPTED for r in results)
-        self.message_user(
-            request,
-            _("%(n)d replayed, %(a)d changed a job.") % {"n": len(results), "a": applied},
-            messages.SUCCESS,
-        )
+        # One sentence per count, so each agrees with its own number.
+        replayed = ngettext(
+            "%(n)d delivery replayed.", "%(n)d deliveries replayed.", len(results)
+        ) % {"n": len(results)}
+        changed = ngettext(
+            "%(n)d of them changed its job.", "%(n)d of them changed their jobs.", applied
+        ) % {"n": applied}
+        self.message_user(request, f"{replayed} {changed}", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,8 +7,11 @@ field (:mod:`imagegen.fields`) of a model's add and change forms::
         ...
 
 The control opens a dialog (``imagegen/fields/dialog.html``) whose prompt is
-rendered on the server from the form's current values; submitting it makes
-the field's jobs through :mod:`imagegen.services.field_jobs`. The editor
+rendered on the server from the form's current values; with a describer
+configured (``IMAGEGEN["DESCRIBER"]``) the editor may also have a prompt
+drafted from the object's text (:mod:`imagegen.services.prompt_drafts`), into
+the prompt box to edit: nothing is paid for until they click Generate.
+Submitting it makes the field's jobs through :mod:`imagegen.services.field_jobs`. The editor
 picks a candidate, which only fills hidden inputs of the form: the field is
 filled (:func:`~imagegen.services.field_jobs.fill_from_job`) when the form is
 saved, so nothing is written to the object before that. On an add form the
@@ -22,24 +25,26 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models.fields.files import FieldFile
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from .. import describers, permissions
 from ..choices import AspectRatio, Resolution
 from ..fields import FieldDeclaration, declaration_for, declarations_for, prompts
 from ..fields.registry import MAX_CANDIDATES
 from ..models import GenerationJob
 from ..providers import get_provider
 from ..serializers import job_status
-from ..services import budgets, field_jobs
+from ..services import budgets, field_jobs, prompt_drafts
 
 #: The add form's object id in the control's URLs (``<model>/add/imagegen/...``).
 ADD = "add"
@@ -58,12 +63,27 @@ def hidden_name(field_name: str, part: str) -> str:
     return HIDDEN.format(field=field_name, part=part)
 
 
-def preview_url(asset: Any) -> str:
-    """A URL showing ``asset`` (a GeneratedImage, Wagtail or filer image)."""
-    url = getattr(asset, "preview_url", "") or getattr(asset, "thumbnail_url", "")
+def preview_url(asset: Any, *, on_view: bool = True) -> str:
+    """A URL showing ``asset`` (a GeneratedImage, Wagtail or filer image):
+    imagegen's on-view preview, unless ``on_view`` is False (a reader who may
+    not open it: see :func:`_sees_previews`), then the stored preview or file."""
+    url = getattr(asset, "preview_url", "") if on_view else ""
+    if url:
+        return url
+    url = getattr(asset, "thumbnail_url", "")
     if url:
         return url
     return _file_url(getattr(asset, "file", None))
+
+
+def _sees_previews(user: Any, job: GenerationJob) -> bool:
+    """Whether ``imagegen:image-preview`` answers ``user`` for ``job``'s
+    images. A field's editors need not have imagegen's view permissions:
+    generating for the field is what lets them see its images."""
+    may_view = user.has_perm("imagegen.view_generatedimage") or user.has_perm(
+        "imagegen.change_generatedimage"
+    )
+    return may_view and permissions.can_view_job(user, job)
 
 
 class FieldGenerateForm(forms.Form):
@@ -164,7 +184,8 @@ class GenerateControlWidget(forms.Widget):
     def media(self) -> forms.Media:
         return self.widget.media + forms.Media(
             css={"all": ["imagegen/admin/imagegen.css", "imagegen/fields/fields.css"]},
-            js=["imagegen/fields/dialog.js"],
+            # The dialog's script translates with imagegen's catalog: loaded first.
+            js=[reverse("imagegen:jsi18n"), "imagegen/fields/dialog.js"],
         )
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
@@ -195,7 +216,9 @@ class GenerateControlWidget(forms.Widget):
             "current_url": _file_url(value) if isinstance(value, FieldFile) else "",
             **self.control,
             "posted": posted,
-            "history": [_job_row(job, self.control["job_url"]) for job in history],
+            "history": [
+                _job_row(job, self.control["job_url"], self.control["user"]) for job in history
+            ],
         }
         return render_to_string(self.template_name, context)
 
@@ -227,6 +250,10 @@ class ImageFieldsFormMixin:
             alt = None
             if declaration.alt_field and declaration.alt_field not in self.fields:
                 alt = self.data.get(hidden_name(name, "alt"))
+            elif declaration.alt_field:
+                # The alt field as typed on this form: what REQUIRE_ALT_TEXT
+                # checks, and what the form saves into it anyway.
+                alt = cleaned.get(declaration.alt_field)
             try:
                 # On a copy: the form's instance stays as it is until it is saved.
                 field_jobs.fill_from_job(
@@ -251,8 +278,9 @@ class ImageFieldsFormMixin:
         for name, (job, index, alt) in getattr(self, "imagegen_choices", {}).items():
             field_jobs.fill_from_job(obj, name, job, index, alt_text=alt, user=self.imagegen_user)
             filled.append(name)
-            if alt is not None:
-                filled.append(declaration_for(obj, name).alt_field)
+            alt_field = declaration_for(obj, name).alt_field
+            if alt is not None and alt_field not in self.fields:
+                filled.append(alt_field)
         return filled
 
 
@@ -350,6 +378,7 @@ class ImageFieldsAdminMixin:
                 for part in ("job", "index", "alt", "jobs")
             },
             "adding": obj is None,
+            "user": request.user,
             "history": lambda: list(self._imagegen_jobs(request, obj, name)[:RECENT_JOBS]),
         }
 
@@ -364,6 +393,11 @@ class ImageFieldsAdminMixin:
                 "<path:object_id>/imagegen/<str:field_name>/generate/",
                 wrap(self.imagegen_generate_view),
                 name=f"{prefix}_generate",
+            ),
+            path(
+                "<path:object_id>/imagegen/<str:field_name>/draft-prompt/",
+                wrap(self.imagegen_draft_prompt_view),
+                name=f"{prefix}_draft_prompt",
             ),
             path(
                 "<path:object_id>/imagegen/<str:field_name>/jobs/<uuid:job_id>/",
@@ -421,12 +455,65 @@ class ImageFieldsAdminMixin:
             "declaration": declaration,
             "action": request.path,
             "pricing": _pricing(request, plan),
-            "jobs": [_job_row(job, job_url) for job in jobs],
+            "jobs": [_job_row(job, job_url, request.user) for job in jobs],
             "alt_field": declaration.alt_field,
             "alt_max_length": declaration.alt_field
             and self.model._meta.get_field(declaration.alt_field).max_length,
+            "draft_prompt_url": self._imagegen_url("draft_prompt", object_id, field_name)
+            if describers.get_describer() is not None
+            else "",
         }
         return TemplateResponse(request, "imagegen/fields/dialog.html", context, status=status)
+
+    def imagegen_draft_prompt_view(
+        self, request: HttpRequest, object_id: str, field_name: str
+    ) -> JsonResponse:
+        """Draft a prompt from the object's text (POST, CSRF-checked), for the
+        dialog's prompt box: ``{"prompt": ...}``; nothing is generated or paid
+        for. The text is the object's as the form has it now: the posted
+        values of its text fields (saved or not) over the stored object's
+        (:func:`imagegen.services.prompt_drafts.draft_prompt`).
+
+        Answers ``{"error": reason}`` with 405 (not POST), 403 (may not
+        generate here), 404 (no such object or field, or no describer
+        configured), 400 (the object has no text yet) or 502 (the describer
+        failed)."""
+        if request.method != "POST":
+            return JsonResponse({"error": _("Only POST.")}, status=405, headers={"Allow": "POST"})
+        try:
+            obj, declaration = self._imagegen_target(request, object_id, field_name)
+        except PermissionDenied:
+            return JsonResponse(
+                {"error": _("You may not generate images for this field.")}, status=403
+            )
+        except Http404 as exc:
+            return JsonResponse({"error": str(exc)}, status=404)
+        if describers.get_describer() is None:
+            return JsonResponse(
+                {"error": _("Drafting prompts is off: no describer is configured.")},
+                status=404,
+            )
+        values = {
+            name: value for name, value in request.POST.items() if name != "csrfmiddlewaretoken"
+        }
+        text = prompt_drafts.object_text(
+            self.model, obj, declaration.prompt, declaration.alt_field, values
+        )
+        if not text:
+            return JsonResponse(
+                {"error": _("There is no text to draft a prompt from yet: write some first.")},
+                status=400,
+            )
+        try:
+            prompt = prompt_drafts.draft_prompt(
+                self.model if obj is None else obj,
+                field_name,
+                language=get_language() or settings.LANGUAGE_CODE,
+                values=values,
+            )
+        except describers.DescriberError as exc:
+            return JsonResponse({"error": str(exc)}, status=502)
+        return JsonResponse({"prompt": prompt})
 
     def imagegen_job_view(
         self, request: HttpRequest, object_id: str, field_name: str, job_id: uuid.UUID
@@ -439,7 +526,7 @@ class ImageFieldsAdminMixin:
             raise Http404(_("No such job for this field."))
         job_url = self._imagegen_url("job", object_id, field_name, _ANY_JOB)
         response = TemplateResponse(
-            request, "imagegen/fields/job.html", {"row": _job_row(job, job_url)}
+            request, "imagegen/fields/job.html", {"row": _job_row(job, job_url, request.user)}
         )
         response["Cache-Control"] = "no-store"
         return response
@@ -496,10 +583,11 @@ def _uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-def _job_row(job: GenerationJob, job_url: str) -> dict[str, Any]:
-    """What the dialog and the field's history show of one job."""
+def _job_row(job: GenerationJob, job_url: str, user: Any) -> dict[str, Any]:
+    """What the dialog and the field's history show of one job, to ``user``."""
     status = job_status(job)
     assets = field_jobs.candidates(job)
+    on_view = _sees_previews(user, job)
     try:
         admin_url = reverse("admin:imagegen_generationjob_change", args=[job.pk])
     except NoReverseMatch:
@@ -511,7 +599,11 @@ def _job_row(job: GenerationJob, job_url: str) -> dict[str, Any]:
         "url": job_url.replace(str(_ANY_JOB), str(job.pk)),
         "admin_url": admin_url,
         "candidates": [
-            {"index": index, "url": preview_url(asset), "alt": getattr(asset, "alt_text", "") or ""}
+            {
+                "index": index,
+                "url": preview_url(asset, on_view=on_view),
+                "alt": getattr(asset, "alt_text", "") or "",
+            }
             for index, asset in enumerate(assets)
         ],
     }

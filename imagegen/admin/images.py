@@ -2,8 +2,8 @@
 
 Reviewing goes through one endpoint, ``<id>/review/`` (POST: ``action``
 save, approve, discard or restore, plus the ``title`` and ``alt_text``
-typed), used by the job page's per-image forms (fetch, JSON answer) and by
-the image page's buttons (a plain form post, redirected back): what the
+typed and the ``decorative`` mark), used by the job page's per-image forms
+(fetch, JSON answer) and by the image page's buttons (a plain form post, redirected back): what the
 editor typed is saved with whatever button they press. Permissions are
 checked by :func:`imagegen.services.reviews.review`.
 """
@@ -14,8 +14,10 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
@@ -25,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from .. import permissions, services
-from ..choices import AspectRatio, Mode, ReviewStatus
+from ..choices import AltTextDraftState, AspectRatio, Mode, ReviewStatus
 from ..credentials import render_summary
 from ..models import GeneratedImage
 from ..serializers import image_name, review_image
@@ -33,7 +35,43 @@ from .display import thumbnail
 from .object_actions import ObjectActionsMixin
 
 #: What editors change on an image; saving writes only these columns.
-EDITABLE_FIELDS = ("title", "alt_text")
+EDITABLE_FIELDS = ("title", "alt_text", "decorative")
+
+
+def posted_decorative(data: Any) -> bool | None:
+    """The ``decorative`` checkbox as posted: None when the form did not
+    show it editable (no ``decorative_shown``), so it is left as it is."""
+    if "decorative_shown" not in data:
+        return None
+    return data.get("decorative", "") in ("1", "on", "true")
+
+
+class GeneratedImageForm(forms.ModelForm):
+    """The image page's form: a drafted alt text (``IMAGEGEN["DESCRIBER"]``)
+    is put in the empty alt text input as a suggestion, marked as such; it
+    becomes the image's alt text only when the editor saves or approves."""
+
+    class Meta:
+        model = GeneratedImage
+        fields = EDITABLE_FIELDS
+        labels = {"decorative": gettext_lazy("Decorative image (no alt text)")}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        image, field = self.instance, self.fields.get("alt_text")
+        if field is None or image.alt_text or image.decorative:
+            return
+        state = image.alt_text_draft_state
+        if state == AltTextDraftState.READY and image.alt_text_draft:
+            self.initial["alt_text"] = image.alt_text_draft
+            field.widget.attrs.update({"class": "vLargeTextField is-draft", "data-draft": ""})
+            field.help_text = _(
+                "Drafted — check it: it is saved as the alt text only when you save or approve."
+            )
+        elif state == AltTextDraftState.PENDING:
+            field.help_text = _("Drafting alt text… Reload the page to see the draft.")
+        elif state == AltTextDraftState.FAILED:
+            field.help_text = _("No draft could be made: describe the image yourself.")
 
 
 @admin.register(GeneratedImage)
@@ -45,8 +83,9 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
     list_per_page = 48
     change_list_template = "admin/imagegen/generatedimage/change_list.html"
     change_form_template = "admin/imagegen/generatedimage/change_form.html"
+    form = GeneratedImageForm
     fieldsets = (
-        (None, {"fields": ("preview", "title", "alt_text", "review_status")}),
+        (None, {"fields": ("preview", "title", "alt_text", "decorative", "review_status")}),
         (
             gettext_lazy("How it was made"),
             {
@@ -200,24 +239,42 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
         action = request.POST.get("action", "save")
         decision = "save" if action == "reference" else action
         title, alt_text = request.POST.get("title"), request.POST.get("alt_text")
+        decorative = posted_decorative(request.POST)
+        if (
+            action in ("discard", "restore")
+            and alt_text is not None
+            and not image.alt_text
+            and image.alt_text_draft
+            and alt_text.strip() == image.alt_text_draft.strip()
+        ):
+            # The draft the input was showing, untouched: it stays a draft.
+            alt_text = None
         try:
             if action == "reference" and not request.user.has_perm("imagegen.add_generationjob"):
                 raise PermissionDenied(
                     _("Generating images needs the permission “Can add generation job”.")
                 )
-            unchanged = all(
+            unchanged = decorative in (None, image.decorative) and all(
                 value is None or value.strip() == getattr(image, name)
                 for name, value in (("title", title), ("alt_text", alt_text))
             )
             if action == "reference" and unchanged:
                 result = None
             else:
-                result = services.reviews.review(
-                    image, user=request.user, action=decision, title=title, alt_text=alt_text
-                )
+                # A refused approval (REQUIRE_ALT_TEXT) keeps nothing typed either.
+                with transaction.atomic():
+                    result = services.reviews.review(
+                        image,
+                        user=request.user,
+                        action=decision,
+                        title=title,
+                        alt_text=alt_text,
+                        decorative=decorative,
+                    )
         except PermissionDenied as exc:
             return self._review_answer(request, wants_json, image, str(exc), messages.ERROR, 403)
         except ValidationError as exc:
+            image.refresh_from_db()
             text = " ".join(exc.messages)
             return self._review_answer(request, wants_json, image, text, messages.ERROR, 400)
         if action == "reference":
@@ -315,8 +372,24 @@ class GeneratedImageAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Approve selected images"), permissions=["change"])
     def approve_images(self, request: HttpRequest, queryset: QuerySet[GeneratedImage]) -> None:
-        done = sum(services.reviews.approve(image, user=request.user) for image in queryset)
-        skipped = queryset.count() - done
+        done = refused = 0
+        for image in queryset:
+            try:
+                done += services.reviews.approve(image, user=request.user)
+            except ValidationError:  # REQUIRE_ALT_TEXT: no alt text, not decorative
+                refused += 1
+        skipped = queryset.count() - done - refused
+        if refused:
+            self.message_user(
+                request,
+                ngettext(
+                    "%d image needs alt text, or the decorative mark, before it is approved.",
+                    "%d images need alt text, or the decorative mark, before they are approved.",
+                    refused,
+                )
+                % refused,
+                messages.WARNING,
+            )
         if done:
             self.message_user(
                 request,

@@ -25,11 +25,16 @@ from ..models import GeneratedImage, GenerationJob
 from ..serializers import job_page_status
 from ..services import budgets
 from ..services.budgets import money
+from ..services.runs import Lineage, lineage
 from .display import status_badge, thumbnail
 from .forms import GenerateForm
 from .object_actions import ObjectActionsMixin
 from .reports import PERMISSION as COST_PERMISSION
 from .reports import cost_report_view
+
+#: Where the job page keeps the job it read (:meth:`GenerationJobAdmin.change_view`)
+#: for the admin's own read of it (:meth:`GenerationJobAdmin.get_object`).
+PAGE_JOB = "_imagegen_page_job"
 
 #: The sentences the job page's script shows (it takes them from the page,
 #: so they are translated like the rest).
@@ -138,17 +143,32 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             .exclude(review_status=ReviewStatus.DISCARDED)
             .order_by("index")
         )
-        queryset = super().get_queryset(request).prefetch_related(Prefetch("images", kept))
+        # Under their own name: job.images stays all the job's images (the
+        # Delete check counts discarded ones too, which still protect the job).
+        queryset = (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("images", kept, to_attr="kept_images"))
+        )
         # What budgets count for each job: the cost column.
         queryset = queryset.annotate(counted_cost=budgets.COST)
         return permissions.visible_jobs(request.user, queryset)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        """The job ``change_view`` read for this request, with its images
+        prefetched, else the admin's own read: the page's fieldsets, status,
+        buttons and lineage share one read of the job and one of its images."""
+        job = getattr(request, PAGE_JOB, None)
+        if job is not None and from_field is None and str(job.pk) == _uuid_or_none(object_id):
+            return job
+        return super().get_object(request, object_id, from_field)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in GenerationJob._meta.fields]
 
     @admin.display(description=gettext_lazy("image"))
     def list_thumbnail(self, job: GenerationJob) -> str:
-        images = job.images.all()
+        images = job.kept_images
         return thumbnail(images[0], size=64) if images else ""
 
     @admin.display(description=gettext_lazy("prompt"), ordering="prompt")
@@ -192,8 +212,10 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         context = {
             "title": _("Generation jobs"),
             "can_view_costs": request.user.has_perm(COST_PERMISSION),
-            # No worker, no beat: said here, or jobs would just stay queued.
-            "health_notices": notices(),
+            # No worker, no beat (and, to superusers, a refused key, an
+            # unreachable provider, failing storage, no callbacks): said
+            # here, or jobs would just stay queued or fail one by one.
+            "health_notices": notices(request.user),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)
@@ -291,7 +313,16 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        job = GenerationJob.objects.filter(pk=_uuid_or_none(object_id)).first()
+        job = (
+            # What the page shows besides the job: its creator and retried job
+            # (fieldsets), its run and source (lineage), all its images
+            # (status, review, buttons, Delete). Not filtered by visibility:
+            # another user's job is said so below, not "doesn't exist".
+            GenerationJob.objects.select_related("created_by", "run", "source_job", "retry_of")
+            .prefetch_related("images")
+            .filter(pk=_uuid_or_none(object_id))
+            .first()
+        )
         if job is None:
             # Not a job id (a word, a mistyped URL): the admin's own "doesn't
             # exist" answer; the extras below need a real job to link to.
@@ -306,7 +337,11 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 messages.ERROR,
             )
             return HttpResponseRedirect(reverse("admin:imagegen_generationjob_changelist"))
+        setattr(request, PAGE_JOB, job)
         state = job_page_status(job, request.user)
+        # Shown by the page (imagegen/includes/lineage.html), and its retries
+        # give the "See the retry" button.
+        job_lineage = lineage(job, permissions.visible_jobs(request.user), request.user)
         context = {
             "title": _("Generation job"),
             "status_url": reverse("admin:imagegen_generationjob_status", args=[job.pk]),
@@ -314,7 +349,8 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             "job_state": state,
             "review": state["review"],
             "can_cancel": permissions.can_cancel_job(request.user, job),
-            "job_actions": self._object_actions(request, job),
+            "job_actions": self._object_actions(request, job, job_lineage),
+            "lineage": job_lineage,
             # Every job field is read-only and images are reviewed in place:
             # nothing for the admin's Save buttons to save, nothing to delete.
             "show_save": False,
@@ -325,7 +361,9 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, context)
 
-    def _object_actions(self, request: HttpRequest, job: GenerationJob) -> list[dict[str, Any]]:
+    def _object_actions(
+        self, request: HttpRequest, job: GenerationJob, job_lineage: Lineage
+    ) -> list[dict[str, Any]]:
         """Buttons of the change page, each with the statuses it applies to
         (the live page shows and hides them as the job moves on)."""
         ended = [Status.FAILED, Status.EXPIRED]
@@ -340,10 +378,15 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             ("use_as_reference", _("Use as reference"), [Status.SUCCEEDED], "kept-images"),
         ]
         refused = job_states.refused_by_moderation(job)
-        kept = job.images.exclude(file="").exclude(review_status=ReviewStatus.DISCARDED).exists()
+        # From the images the page read (prefetched by change_view).
+        kept = any(image.file and not image.is_discarded for image in job.images.all())
         conditions = {"": True, "not-refused": not refused, "kept-images": kept}
-        caller = request.user if request.user.is_authenticated else None
-        retried = job.retries.filter(created_by=caller).order_by("created_at").first()
+        # The reader's own first retry: their jobs are all in the lineage's
+        # retries (the jobs they may see), oldest first.
+        retried = next(
+            (retry for retry in job_lineage.retries if retry.created_by_id == request.user.pk),
+            None,
+        )
         buttons = []
         for name, label, statuses, condition in entries:
             if not self.object_action_allowed(request, name):
@@ -396,7 +439,8 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             ),
             path(
                 "<uuid:job_id>/status/",
-                views.status_outage(wrap(views.status)),
+                # cacheable: the view says how (private, revalidated: ETag and 304).
+                views.status_outage(wrap(views.status, cacheable=True)),
                 name="imagegen_generationjob_status",
             ),
             *self.object_action_urls(),
@@ -484,9 +528,9 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 self.message_user(
                     request,
                     format_html(
-                        _('Job “{}” was already retried: <a href="{}">see the retry</a>.'),
-                        job,
-                        self._change_url(new),
+                        _('Job “{job}” was already retried: <a href="{url}">see the retry</a>.'),
+                        job=job,
+                        url=self._change_url(new),
                     ),
                     messages.INFO,
                 )
@@ -513,7 +557,7 @@ class GenerationJobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 self.message_user(
                     request,
                     _("The provider did not answer for “%(job)s”: %(error)s")
-                    % {"job": job, "error": exc.message},
+                    % {"job": job, "error": exc.text()},
                     messages.WARNING,
                 )
                 continue

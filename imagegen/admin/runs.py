@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -25,11 +26,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from .. import conf, permissions
-from ..choices import ReviewStatus
+from ..choices import AltTextDraftState, ReviewStatus
 from ..models import GenerationJob, GenerationRun
+from ..serializers import review_image
 from ..services import budgets, reviews, runs
 from ..services.budgets import money
 from .forms import GenerateForm
+from .images import posted_decorative
 from .jobs import _uuid_or_none
 
 #: The review actions on a run's images and the permissions each needs.
@@ -162,6 +165,8 @@ class GenerationRunAdmin(admin.ModelAdmin):
             "can_approve": user.has_perm("imagegen.change_generatedimage"),
             "can_discard": user.has_perm("imagegen.delete_generatedimage"),
             "can_generate": user.has_perm("imagegen.add_generationjob"),
+            # The alt text inputs under each image (they go with approve and pick).
+            "review": {"can_edit": user.has_perm("imagegen.change_generatedimage")},
             "has_view_permission": True,
             "run_i18n": {
                 "elapsed": _("Elapsed %(elapsed)s; usually done in %(low)s to %(high)s."),
@@ -200,6 +205,11 @@ class GenerationRunAdmin(admin.ModelAdmin):
             "price": "" if job.estimated_cost is None else money(job.estimated_cost),
             "status_url": reverse("imagegen:job-status", args=[job.pk]),
             "images": [image for image in job.images.all() if image.file],
+            # Drafts come after the job ended: the grid follows such a job too.
+            "drafting": any(
+                image.alt_text_draft_state == AltTextDraftState.PENDING
+                for image in job.images.all()
+            ),
         }
 
     # Generating ------------------------------------------------------------
@@ -293,7 +303,12 @@ class GenerationRunAdmin(admin.ModelAdmin):
         self, request: HttpRequest, run_id: uuid.UUID, image_id: int, action: str
     ) -> HttpResponse:
         """Approve, discard or pick one image of the run; answers JSON (the
-        grid's script) with every image of the run whose review changed."""
+        grid's script) with every image of the run whose review changed.
+
+        Approve and pick take the image's ``alt_text`` as typed (a draft the
+        grid showed is confirmed this way) and its ``decorative`` mark; with
+        ``REQUIRE_ALT_TEXT``, approving without either is refused (400, the
+        reason) and nothing is saved."""
         if request.method != "POST":
             return HttpResponse(status=405, headers={"Allow": "POST"})
         if action not in IMAGE_ACTIONS:
@@ -312,23 +327,37 @@ class GenerationRunAdmin(admin.ModelAdmin):
         if image is None:
             return JsonResponse({"error": _("No such image in this run.")}, status=404)
         changed = [image]
+        alt_text = request.POST.get("alt_text")
+        # A refused approval (REQUIRE_ALT_TEXT) keeps nothing typed either.
         try:
-            if action == "approve":
-                reviews.approve(image, user=request.user)
-            elif action == "discard":
-                if not image.is_discarded:
-                    reviews.discard(image, user=request.user)
-            else:
-                changed += runs.pick(image, user=request.user)
+            with transaction.atomic():
+                decorative = posted_decorative(request.POST)
+                if action != "discard" and (alt_text is not None or decorative is not None):
+                    reviews.review(
+                        image,
+                        user=request.user,
+                        action="save",
+                        alt_text=alt_text,
+                        decorative=decorative,
+                    )
+                if action == "approve":
+                    reviews.approve(image, user=request.user)
+                elif action == "discard":
+                    if not image.is_discarded:
+                        reviews.discard(image, user=request.user)
+                else:
+                    changed += runs.pick(image, user=request.user)
+        except PermissionDenied as exc:
+            return JsonResponse({"error": str(exc)}, status=403)
         except ValidationError as exc:
-            return JsonResponse({"error": " ".join(exc.messages)}, status=409)
+            required = getattr(exc, "code", None) == "alt_text_required"
+            return JsonResponse({"error": " ".join(exc.messages)}, status=400 if required else 409)
         image.refresh_from_db()
         return JsonResponse(
             {
                 "images": [
                     {
-                        "id": item.pk,
-                        "review_status": item.review_status,
+                        **review_image(item, None),
                         "review_display": str(item.get_review_status_display()),
                     }
                     for item in changed

@@ -150,11 +150,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
             request,
             format_html(
                 _(
-                    "The token “{}” is <code>{}</code>. Copy it now: only a hash is "
+                    "The token “{name}” is <code>{key}</code>. Copy it now: only a hash is "
                     "stored, and it will not be shown again."
                 ),
-                obj.name,
-                raw,
+                name=obj.name,
+                key=raw,
             ),
             messages.WARNING,
         )

@@ -97,11 +97,12 @@ class WebhookEndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("deliveries"))
     def deliveries_link(self, endpoint: WebhookEndpoint) -> str:
         url = reverse("admin:imagegen_outbounddelivery_changelist")
+        count = endpoint.deliveries.count()
         return format_html(
             '<a href="{}?endpoint__id__exact={}">{}</a>',
             url,
             endpoint.pk,
-            _("%(n)d deliveries") % {"n": endpoint.deliveries.count()},
+            ngettext("%(n)d delivery", "%(n)d deliveries", count) % {"n": count},
         )
 
     @admin.display(description=gettext_lazy("previous secret"))
@@ -184,7 +185,7 @@ class WebhookEndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
             self.message_user(
                 request,
                 ngettext(
-                    "A test event was queued; see its delivery in the log.",
+                    "%(n)d test event was queued; see its delivery in the log.",
                     "%(n)d test events were queued; see their deliveries in the log.",
                     len(active),
                 )
@@ -250,12 +251,13 @@ class OutboundDeliveryAdmin(admin.ModelAdmin):
     def retry_deliveries(self, request: HttpRequest, queryset: QuerySet[OutboundDelivery]) -> None:
         total = queryset.count()
         queued = webhook_delivery.retry_now(queryset)
-        self.message_user(
-            request,
-            _("%(n)d of %(total)d deliveries queued again (delivered ones are left alone).")
-            % {"n": queued, "total": total},
-            messages.SUCCESS if queued else messages.WARNING,
-        )
+        # The words agree with the total; the number queued follows a label.
+        text = ngettext(
+            "Queued again: %(n)d of %(total)d delivery (delivered ones are left alone).",
+            "Queued again: %(n)d of %(total)d deliveries (delivered ones are left alone).",
+            total,
+        ) % {"n": queued, "total": total}
+        self.message_user(request, text, messages.SUCCESS if queued else messages.WARNING)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

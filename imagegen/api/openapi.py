@@ -22,7 +22,9 @@ from django.urls import reverse
 from .. import conf
 from ..choices import AspectRatio, Mode, Resolution, ReviewStatus, Status
 from ..exceptions import ImagegenConfigurationError
+from ..models import GenerationRun
 from ..providers import Capabilities, get_provider
+from ..services.runs import MAX_CANDIDATES
 from .auth import SCOPES
 from .errors import CODES
 from .fill_schemas import fill_schemas
@@ -215,9 +217,19 @@ def schemas() -> dict[str, Any]:
                     "description": "A configured provider's name; default: the site's "
                     "IMAGEGEN['PROVIDER'].",
                 },
+                "candidates": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_CANDIDATES,
+                    "default": 1,
+                    "description": "How many jobs with these settings: over 1 makes a "
+                    "run (price and budgets for all of them at once) and the answer is "
+                    "the Run.",
+                },
             },
             "examples": [
                 {"prompt": "A red bicycle against a blue wall", "aspect_ratio": "16:9"},
+                {"prompt": "A lighthouse at dusk, watercolour", "candidates": 3},
             ],
         },
         "Job": {
@@ -225,6 +237,16 @@ def schemas() -> dict[str, Any]:
             "additionalProperties": False,
             "required": list(_JOB_PROPERTIES),
             "properties": _JOB_PROPERTIES,
+        },
+        "Run": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(_RUN_PROPERTIES),
+            "properties": _RUN_PROPERTIES,
+        },
+        "JobOrRun": {
+            "description": "A job (candidates 1), or the run of its candidates.",
+            "oneOf": [_ref("Job"), _ref("Run")],
         },
         "Image": {
             "type": "object",
@@ -322,8 +344,17 @@ _JOB_PROPERTIES: dict[str, Any] = {
     "started_at": _NULLABLE_TIME,
     "completed_at": _NULLABLE_TIME,
     "deadline_at": _TIME,
-    "error_code": {"type": "string", "description": "Empty unless the job failed or expired."},
-    "error_message": {"type": "string"},
+    "error_code": {
+        "type": "string",
+        "description": "Why the job failed or expired, for programs: the provider's code "
+        "(an HTTP status such as 429, a task code such as CONTENT_VIOLATION) or imagegen's "
+        "(EXPIRED, SUBMIT_ANSWERS_LOST...). Empty unless the job failed, expired or waits.",
+    },
+    "error_message": {
+        "type": "string",
+        "description": "The message for error_code, for people, in the language of the "
+        "request (Accept-Language, with the site's LocaleMiddleware).",
+    },
     "estimated_cost": _MONEY,
     "charged_cost": _MONEY,
     "currency": {"type": "string"},
@@ -337,6 +368,25 @@ _JOB_PROPERTIES: dict[str, Any] = {
         "items": {"$ref": "#/components/schemas/Image"},
         "description": "Stored results (discarded images are left out).",
     },
+}
+
+_RUN_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "format": "uuid"},
+    "url": {"type": "string", "format": "uri"},
+    "kind": {
+        "type": "string",
+        "enum": [GenerationRun.Kind.CANDIDATES.value, GenerationRun.Kind.COMPARE.value],
+        "description": "candidates: jobs with the same settings; compare: one job per "
+        "value of one setting (made in the admin).",
+    },
+    "created_by": {"type": ["string", "null"], "description": "The creator's username."},
+    "created_at": _TIME,
+    "estimated_cost": {
+        **_MONEY,
+        "description": "The run's price: the sum of its jobs' (null if one has none).",
+    },
+    "currency": {"type": "string"},
+    "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
 }
 
 _IMAGE_PROPERTIES: dict[str, Any] = {

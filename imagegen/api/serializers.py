@@ -1,4 +1,4 @@
-"""Jobs and images as the API shows them (the ``Job`` and ``Image`` schemas).
+"""Jobs, runs and images as the API shows them (``Job``, ``Run``, ``Image``).
 
 Only what a client needs: no callback token hash, no provider result URLs
 (they may carry the provider's signatures), no leases or internal counters.
@@ -19,7 +19,7 @@ from django.urls import reverse
 from .. import conf
 from ..choices import ReviewStatus
 from ..exceptions import ImagegenConfigurationError
-from ..models import GeneratedImage, GenerationJob
+from ..models import GeneratedImage, GenerationJob, GenerationRun
 from ..providers import get_provider
 from ..serializers import progress
 from ..services.budgets import COST_QUANTUM
@@ -57,12 +57,31 @@ def job_data(job: GenerationJob, request: HttpRequest) -> dict[str, Any]:
         "completed_at": _iso(job.completed_at),
         "deadline_at": _iso(job.deadline_at),
         "error_code": job.error_code,
-        "error_message": job.error_message,
+        # In the language of the request (imagegen.failures).
+        "error_message": job.error_text,
         "estimated_cost": _money(job.estimated_cost),
         "charged_cost": _money(job.charged_cost),
         "currency": conf.get_setting("CURRENCY"),
         "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
         "images": [image_data(image, request) for image in _images(job)],
+    }
+
+
+def run_data(run: GenerationRun, jobs: list[GenerationJob], request: HttpRequest) -> dict[str, Any]:
+    """A run of candidates (or a comparison) and its ``jobs`` (the ``Run``
+    schema); ``jobs`` as :func:`jobs_queryset` reads them."""
+    costs = [job.estimated_cost for job in jobs]
+    url = reverse("imagegen:api-run", kwargs={"run_id": run.pk})
+    return {
+        "id": str(run.pk),
+        "url": request.build_absolute_uri(url),
+        "kind": run.kind,
+        "created_by": run.created_by.get_username() if run.created_by else None,
+        "created_at": _iso(run.created_at),
+        # What the budgets were checked against: the sum of the jobs' estimates.
+        "estimated_cost": _money(None if None in costs else sum(costs, Decimal(0))),
+        "currency": conf.get_setting("CURRENCY"),
+        "jobs": [job_data(job, request) for job in jobs],
     }
 
 

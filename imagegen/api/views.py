@@ -25,16 +25,17 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import conf, jsonparse, permissions, services
 from ..choices import TERMINAL, Status
-from ..models import GenerationJob
-from ..services.jobs import job_for_key
+from ..models import GenerationJob, GenerationRun
+from ..services import runs
 from . import errors
 from .errors import ApiError
 from .pagination import Cursor, paginate
 from .routing import Answer, Api, Param
-from .serializers import job_data, jobs_queryset
+from .serializers import job_data, jobs_queryset, run_data
 
 api = Api()
 
@@ -49,7 +50,15 @@ MAX_BODY_BYTES = 1024 * 1024
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
 #: Where the API's keys live: apart from the admin's, Wagtail's and retries'.
 IDEMPOTENCY_SOURCE = "api"
-BODY_FIELDS = ("prompt", "mode", "resolution", "aspect_ratio", "reference_urls", "provider")
+BODY_FIELDS = (
+    "prompt",
+    "mode",
+    "resolution",
+    "aspect_ratio",
+    "reference_urls",
+    "provider",
+    "candidates",
+)
 
 # Parameters ------------------------------------------------------------------
 
@@ -97,9 +106,9 @@ IDEMPOTENCY = Param(
     "header",
     {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[\\x21-\\x7e]+$"},
     "Makes the request safe to repeat: the same key with the same body returns the "
-    "first request's job (200) instead of creating another; with another body, 409. "
-    "Keys are per user and apart from the admin's: another user's key never returns "
-    "their job.",
+    "first request's job or run (200) instead of creating another; with another body, "
+    "409. Keys are per user and apart from the admin's: another user's key never "
+    "returns their job.",
 )
 
 # Documented answers shared by several operations.
@@ -111,6 +120,9 @@ UNAUTHENTICATED = Answer(
     },
 )
 NOT_FOUND = Answer(404, "No such job, or one the caller may not see.")
+READ_FORBIDDEN = Answer(
+    403, "Missing imagegen.view_generationjob, or a token without the read scope."
+)
 UNAVAILABLE = Answer(
     503,
     "The database is unavailable (service_unavailable); try again after Retry-After.",
@@ -130,20 +142,31 @@ UNAVAILABLE = Answer(
     description=(
         "Validates the settings against the provider's capabilities and the budgets, "
         "saves the job and submits it to the provider once the request's transaction "
-        "commits. Poll the job's URL (Location) until is_terminal is true."
+        "commits. Poll the job's URL (Location) until is_terminal is true. With "
+        "candidates 2 to 4, makes a run of that many jobs with these settings (one "
+        "budget check for the run's total: all or nothing) and answers the run."
     ),
     parameters=(IDEMPOTENCY,),
     body="JobCreate",
     answers=(
-        Answer(201, "Created.", "Job", headers={"Location": "The job's URL."}),
-        Answer(200, "The job an earlier request with this Idempotency-Key created.", "Job"),
+        Answer(
+            201,
+            "Created: the job, or the run for candidates over 1.",
+            "JobOrRun",
+            headers={"Location": "The job's (or the run's) URL."},
+        ),
+        Answer(
+            200,
+            "The job or run an earlier request with this Idempotency-Key created.",
+            "JobOrRun",
+        ),
         Answer(
             400,
             "Invalid fields (validation_error), or a body that is not JSON or nests "
             "deeper than MAX_JSON_DEPTH (malformed_request).",
         ),
         UNAUTHENTICATED,
-        Answer(402, "The job would exceed a budget (budget_exceeded)."),
+        Answer(402, "The job (or the whole run) would exceed a budget (budget_exceeded)."),
         Answer(
             403,
             "Missing imagegen.add_generationjob, a token without the generate scope "
@@ -163,22 +186,30 @@ def create_job(request: HttpRequest) -> JsonResponse:
         raise errors.permission_denied(
             ADD, _("Creating jobs needs the permission “imagegen.add_generationjob”.")
         )
-    arguments = job_arguments(read_json(request))
+    data = read_json(request)
+    arguments = job_arguments(data)
+    # Its type and range are the service's to check (runs.variations).
+    candidates = data.get("candidates", 1)
     key = idempotency_key(request)
-    if existing := job_for_key(user, IDEMPOTENCY_SOURCE, key):
-        return _replay(request, existing, arguments)
     try:
-        job = services.create_job(
-            user=user, idempotency_key=key, idempotency_source=IDEMPOTENCY_SOURCE, **arguments
+        started = runs.start(
+            arguments,
+            candidates=candidates,
+            user=user,
+            idempotency_key=key,
+            idempotency_source=IDEMPOTENCY_SOURCE,
         )
     except ValidationError as exc:
         raise errors.from_validation_error(exc) from None
-    if key and not _same_request(job, arguments):
-        # A concurrent request with the same key and another body won the race.
-        raise _idempotency_conflict()
-    data = job_data(job, request)
-    response = JsonResponse(data, status=201)
-    response["Location"] = data["url"]
+    if not started.created:
+        # An earlier request with this key (or a concurrent one that won the
+        # race) made it: the same answer as its, or a conflict.
+        if not _same_request(started, arguments, candidates):
+            raise _idempotency_conflict()
+        return JsonResponse(_started_data(request, started), status=200)
+    body = _started_data(request, started)
+    response = JsonResponse(body, status=201)
+    response["Location"] = body["url"]
     return response
 
 
@@ -197,7 +228,7 @@ def create_job(request: HttpRequest) -> JsonResponse:
         Answer(200, "A page of jobs.", "JobPage"),
         Answer(400, "An invalid filter, page size or cursor (validation_error)."),
         UNAUTHENTICATED,
-        Answer(403, "Missing imagegen.view_generationjob, or a token without the read scope."),
+        READ_FORBIDDEN,
         UNAVAILABLE,
     ),
     permission=VIEW,
@@ -241,7 +272,7 @@ def list_jobs(request: HttpRequest) -> JsonResponse:
     answers=(
         Answer(200, "The job.", "Job"),
         UNAUTHENTICATED,
-        Answer(403, "Missing imagegen.view_generationjob, or a token without the read scope."),
+        READ_FORBIDDEN,
         NOT_FOUND,
         UNAVAILABLE,
     ),
@@ -251,6 +282,42 @@ def list_jobs(request: HttpRequest) -> JsonResponse:
 def get_job(request: HttpRequest, job_id: Any) -> JsonResponse:
     _require_view(request.user)
     return JsonResponse(job_data(_visible_job(request, job_id), request))
+
+
+RUN_ID = Param("run_id", "path", {"type": "string", "format": "uuid"}, "The run's id.", True)
+
+
+@api.operation(
+    "GET",
+    # Any text, so a malformed id is the API's 404 like an unknown one.
+    "runs/<str:run_id>/",
+    name="api-run",
+    operation_id="getRun",
+    summary="Read a run of candidates and its jobs",
+    description=(
+        "A run made by createJob with candidates over 1 (or by the admin's generate "
+        "form: candidates or a comparison), its jobs as getJob shows them and their "
+        "total estimated cost. Bulk fills are read with getFill."
+    ),
+    parameters=(RUN_ID,),
+    answers=(
+        Answer(200, "The run.", "Run"),
+        UNAUTHENTICATED,
+        READ_FORBIDDEN,
+        Answer(404, "No such run, or another user's (without imagegen.view_all_jobs)."),
+        UNAVAILABLE,
+    ),
+    permission=VIEW,
+    scope="read",
+)
+def get_run(request: HttpRequest, run_id: Any) -> JsonResponse:
+    _require_view(request.user)
+    kinds = (GenerationRun.Kind.CANDIDATES, GenerationRun.Kind.COMPARE)
+    run = _visible_run(request, run_id, kinds)
+    if run is None:
+        raise errors.not_found(_("No such run."))
+    jobs = permissions.visible_jobs(request.user).filter(run=run)
+    return JsonResponse(run_data(run, _run_jobs(jobs), request))
 
 
 @api.operation(
@@ -426,7 +493,7 @@ def create_fill(request: HttpRequest) -> JsonResponse:
     answers=(
         Answer(200, "The fill.", "Fill"),
         UNAUTHENTICATED,
-        Answer(403, "Missing imagegen.view_generationjob, or a token without the read scope."),
+        READ_FORBIDDEN,
         Answer(404, "No such fill, or another user's (without imagegen.view_all_jobs)."),
         UNAVAILABLE,
     ),
@@ -434,19 +501,24 @@ def create_fill(request: HttpRequest) -> JsonResponse:
     scope="read",
 )
 def get_fill(request: HttpRequest, run_id: Any) -> JsonResponse:
-    from ..models import GenerationRun
-
     _require_view(request.user)
-    runs = GenerationRun.objects.filter(kind=GenerationRun.Kind.FILL)
-    if not request.user.has_perm("imagegen.view_all_jobs"):
-        runs = runs.filter(created_by=request.user)
-    try:
-        run = runs.filter(pk=uuid.UUID(str(run_id))).first()
-    except ValueError:
-        run = None
+    run = _visible_run(request, run_id, (GenerationRun.Kind.FILL,))
     if run is None:
         raise errors.not_found(_("No such fill."))
     return JsonResponse(_fill_data(request, run))
+
+
+def _visible_run(request: HttpRequest, run_id: Any, kinds: tuple[str, ...]) -> Any:
+    """The run of one of ``kinds`` with this id that the caller may see, or
+    None (unknown, malformed, another kind, or another user's without
+    ``view_all_jobs``: one answer for all, so ids reveal nothing)."""
+    found = GenerationRun.objects.filter(kind__in=kinds)
+    if not permissions.sees_all(request.user):
+        found = found.filter(created_by=request.user.pk)
+    try:
+        return found.filter(pk=uuid.UUID(str(run_id))).first()
+    except ValueError:
+        return None
 
 
 def _fill_arguments(data: Any) -> dict[str, Any]:
@@ -499,7 +571,7 @@ def _fill_data(request: HttpRequest, run: Any) -> dict[str, Any]:
                 "object_id": row.object_id,
                 "job": str(row.job.pk),
                 "status": row.job.status,
-                "error_message": row.job.error_message,
+                "error_message": row.job.error_text,
                 "outcome": row.outcome,
             }
             for row in fill.rows(run)
@@ -520,7 +592,12 @@ def read_json(request: HttpRequest) -> Any:
         )
     too_large = ApiError(
         "payload_too_large",
-        _("The body is larger than %(n)d bytes.") % {"n": MAX_BODY_BYTES},
+        ngettext(
+            "The body is larger than %(n)d byte.",
+            "The body is larger than %(n)d bytes.",
+            MAX_BODY_BYTES,
+        )
+        % {"n": MAX_BODY_BYTES},
     )
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -544,8 +621,9 @@ def read_json(request: HttpRequest) -> Any:
 
 def job_arguments(data: Any) -> dict[str, Any]:
     """Keyword arguments for :func:`imagegen.services.create_job` from a
-    ``JobCreate`` body. Types are checked here; values (modes, limits, URLs,
-    budgets) by the service, as for the admin's form."""
+    ``JobCreate`` body (all but ``candidates``, the run's size). Types are
+    checked here; values (modes, limits, URLs, budgets) by the service, as
+    for the admin's form."""
     if not isinstance(data, dict):
         raise ApiError("malformed_request", _("The body must be a JSON object."))
     problems: dict[str, list[str]] = {}
@@ -622,15 +700,32 @@ def idempotency_key(request: HttpRequest) -> str:
     return value
 
 
-def _replay(request: HttpRequest, job: GenerationJob, arguments: dict[str, Any]) -> JsonResponse:
-    # ``job`` is the caller's own (job_for_key looks in their scope only).
-    if not _same_request(job, arguments):
-        raise _idempotency_conflict()
-    job = jobs_queryset(GenerationJob.objects.filter(pk=job.pk)).get()
-    return JsonResponse(job_data(job, request), status=200)
+def _started_data(request: HttpRequest, started: runs.Started) -> dict[str, Any]:
+    """What ``createJob`` answers: the job as ``getJob`` shows it, or the run
+    as ``getRun`` does (read back with the queries the serializers expect)."""
+    jobs = _run_jobs(GenerationJob.objects.filter(pk__in=[job.pk for job in started.jobs]))
+    if started.run is None:
+        return job_data(jobs[0], request)
+    return run_data(started.run, jobs, request)
 
 
-def _same_request(job: GenerationJob, arguments: dict[str, Any]) -> bool:
+def _run_jobs(jobs: QuerySet[GenerationJob]) -> list[GenerationJob]:
+    # Made in one transaction, maybe at one instant: the id settles ties.
+    return list(jobs_queryset(jobs).order_by("created_at", "pk"))
+
+
+def _same_request(started: runs.Started, arguments: dict[str, Any], candidates: int) -> bool:
+    """Whether what a key found (the caller's own: keys are scoped to them)
+    was made by this very request: as many candidates, the same settings."""
+    kind = started.run.kind if started.run else None
+    return (
+        kind == (GenerationRun.Kind.CANDIDATES if candidates > 1 else None)
+        and len(started.jobs) == candidates
+        and all(_same_settings(job, arguments) for job in started.jobs)
+    )
+
+
+def _same_settings(job: GenerationJob, arguments: dict[str, Any]) -> bool:
     provider = arguments["provider"] or conf.get_setting("PROVIDER")
     return (
         job.prompt == arguments["prompt"]

@@ -4,7 +4,8 @@ listed in docs/settings.md).
 One registered check runs them all, one module per concern: ``values``
 (the plain values of ``IMAGEGEN``), ``providers``, ``callbacks``, ``urls``,
 ``broker`` (the Celery app), ``storage``, ``fields`` (the generable
-fields) and ``credentials`` (Content Credentials). Every configuration
+fields), ``credentials`` (Content Credentials) and ``describers``
+(alt text and prompt drafts). Every configuration
 mistake is reported here, never as a traceback: a check that cannot run
 because of another mistake leaves it to the check that reports that one.
 """
@@ -17,7 +18,7 @@ from django.core.checks import CheckMessage, Error, Tags, register
 
 from .. import conf
 from ..exceptions import ImagegenConfigurationError
-from . import broker, callbacks, credentials, fields, providers, storage, urls, values
+from . import broker, callbacks, credentials, describers, fields, providers, storage, urls, values
 
 
 @register(Tags.compatibility)
@@ -42,4 +43,5 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         *storage.check(),
         *fields.check(),
         *credentials.check(),
+        *describers.check(),
     ]

@@ -30,6 +30,7 @@ from django.core.files import File
 from django.db import models
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import conf
 
@@ -222,7 +223,11 @@ def _check_alt_text(obj: models.Model, name: str, alt_text: str) -> None:
     if limit is not None and len(alt_text) > limit:
         raise ValidationError(
             {
-                name: _("The alt text has %(n)d characters; the limit is %(max)d.")
+                name: ngettext(
+                    "The alt text has %(n)d character; the limit is %(max)d.",
+                    "The alt text has %(n)d characters; the limit is %(max)d.",
+                    len(alt_text),
+                )
                 % {"n": len(alt_text), "max": limit}
             },
             code="alt_text_too_long",

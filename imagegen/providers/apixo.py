@@ -12,9 +12,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
-from django.utils.translation import gettext_lazy as _
 
-from .. import jsonparse
+from .. import failures, jsonparse
 from ..choices import TaskStatus
 from ..exceptions import MalformedCallbackError, PermanentError, TransientError
 from .base import (
@@ -30,34 +29,26 @@ from .base import (
     parse_json,
 )
 
-#: Editor-facing explanations of APIXO's task failure codes. Unknown codes
-#: fall back to the provider's own failMsg.
-FAIL_MESSAGES: dict[str, Any] = {
-    "CONTENT_VIOLATION": _("The prompt or a reference image was refused by the content policy."),
-    "NSFW_DETECTED": _("The provider detected unsafe content and refused the request."),
-    "SensitiveContentDetected": _("The provider detected sensitive content and refused it."),
-    "PROMPT_TOO_LONG": _("The prompt is too long for this model."),
-    "INVALID_PROMPT": _("The provider could not use this prompt."),
-    "INVALID_IMAGE_URL": _("A reference image URL is invalid or not reachable by the provider."),
-    "IMAGE_TOO_LARGE": _("A reference image is too large."),
-    "UNSUPPORTED_FORMAT": _("A reference image is in an unsupported format."),
-    "IMAGE_DOWNLOAD_FAILED": _("The provider could not download a reference image."),
-    "PROCESSING_TIMEOUT": _("The provider took too long and gave up. Try again."),
-    "MODEL_UNAVAILABLE": _("The model is temporarily unavailable. Try again later."),
-    "GENERATION_FAILED": _("The provider failed to generate the image. Try again."),
-    "INSUFFICIENT_CREDITS": _("The provider account has run out of credit."),
-}
-
-HTTP_MESSAGES: dict[int, Any] = {
-    400: _("The provider rejected the request as invalid."),
-    401: _("The provider rejected the API key. Check IMAGEGEN['PROVIDERS'] API_KEY."),
-    402: _("The provider account has insufficient balance."),
-    403: _("The request was refused by the provider's content policy."),
-    404: _("The provider does not know this model or task."),
-    429: _("The provider is rate limiting requests."),
-    500: _("The provider had an internal error."),
-    503: _("The provider is temporarily unavailable."),
-}
+#: APIXO's task failure codes with a message of their own in
+#: :data:`imagegen.failures.CATALOG`; the task's ``failMsg`` is its detail.
+#: Other codes are told as "the provider reported the failure <code>".
+FAIL_CODES = frozenset(
+    {
+        "CONTENT_VIOLATION",
+        "NSFW_DETECTED",
+        "SensitiveContentDetected",
+        "PROMPT_TOO_LONG",
+        "INVALID_PROMPT",
+        "INVALID_IMAGE_URL",
+        "IMAGE_TOO_LARGE",
+        "UNSUPPORTED_FORMAT",
+        "IMAGE_DOWNLOAD_FAILED",
+        "PROCESSING_TIMEOUT",
+        "MODEL_UNAVAILABLE",
+        "GENERATION_FAILED",
+        "INSUFFICIENT_CREDITS",
+    }
+)
 
 _STATES = {
     "pending": TaskStatus.PENDING,
@@ -97,9 +88,7 @@ class APIXOProvider(HTTPProvider):
         data = self._envelope_data(response)
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            raise TransientError(
-                "The provider accepted the request but sent no task id.", provider=self.name
-            )
+            raise TransientError(code="NO_TASK_ID", provider=self.name)
         return Submission(task_id=task_id)
 
     def fetch(self, task_id: str) -> TaskState:
@@ -112,10 +101,12 @@ class APIXOProvider(HTTPProvider):
             # Hostile or broken for good: the job fails with the reason,
             # nothing is downloaded.
             raise PermanentError(
-                f"Unusable status answer: {exc}", code="MALFORMED_ANSWER", provider=self.name
+                code="MALFORMED_ANSWER", params={"reason": str(exc)}, provider=self.name
             ) from None
         except MalformedCallbackError as exc:
-            raise TransientError(f"Unreadable status answer: {exc}", provider=self.name) from None
+            raise TransientError(
+                code="UNREADABLE_ANSWER", params={"reason": str(exc)}, provider=self.name
+            ) from None
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskState:
         envelope = parse_json(body, "The callback body")
@@ -136,19 +127,8 @@ class APIXOProvider(HTTPProvider):
             if not balance.is_finite():
                 raise InvalidOperation
         except InvalidOperation:
-            raise TransientError(
-                "The provider's balance answer is not a number.", provider=self.name
-            ) from None
+            raise TransientError(code="BALANCE_NOT_NUMBER", provider=self.name) from None
         return AccountStatus(balance=balance, currency="USD")
-
-    def http_error(self, response: httpx.Response) -> TransientError | PermanentError:
-        error = super().http_error(response)
-        if error.status_code in HTTP_MESSAGES:
-            detail = self.error_message(response)
-            text = str(HTTP_MESSAGES[error.status_code])
-            error.message = f"{text} ({detail})" if detail else text
-            error.args = (error.message,)
-        return error
 
     def error_message(self, response: httpx.Response) -> str:
         try:
@@ -166,11 +146,9 @@ class APIXOProvider(HTTPProvider):
         except UnusableAnswer:
             raise
         except MalformedCallbackError:
-            raise TransientError(
-                "The provider answered with something that is not JSON.", provider=self.name
-            ) from None
+            raise TransientError(code="NOT_JSON", provider=self.name) from None
         if not isinstance(envelope, dict):
-            raise TransientError("The provider's answer has no envelope.", provider=self.name)
+            raise TransientError(code="NO_ENVELOPE", provider=self.name)
         code = envelope.get("code", 200)
         if isinstance(code, int) and code >= 400:
             # The envelope can carry an error under a 200 status.
@@ -194,21 +172,25 @@ def parse_task(data: Any) -> TaskState:
         outputs = tuple(Output(url=url) for url in _result_urls(data.get("resultJson")))
         if not outputs:
             raise MalformedCallbackError("A successful task has no result URLs.")
-    code = str(data.get("failCode") or "")
+    code = str(data.get("failCode") or "")[:64]
     message = str(data.get("failMsg") or "")
+    params: dict[str, Any] = {}
     if state == TaskStatus.FAILED:
-        known = FAIL_MESSAGES.get(code)
-        if known is not None:
-            message = f"{known} ({message})" if message else str(known)
-        elif not message:
-            message = f"The provider reported failure {code or 'without a reason'}."
-        code = code or "FAILED"
+        # The task's own failMsg is the provider's words: shown as sent.
+        params = {"detail": message or None}
+        if not code:
+            code = "FAILED"
+        elif code not in FAIL_CODES:
+            params.update(template="PROVIDER_FAILURE", fail_code=code)
+        params = failures.clean_params(params)
+        message = failures.site_text(code, params, message)
     return TaskState(
         task_id=task_id,
         status=state,
         outputs=outputs,
-        error_code=code[:64],
+        error_code=code,
         error_message=message[:1000],
+        error_params=params,
         created_at_ms=_int_or_none(data.get("createTime")),
         completed_at_ms=_int_or_none(data.get("completeTime")),
         cost_time_ms=_int_or_none(data.get("costTime")),

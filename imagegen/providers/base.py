@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from .. import conf, jsonparse
+from .. import conf, failures, jsonparse
 from ..choices import AspectRatio, Mode, Resolution, TaskStatus
 from ..exceptions import (
     MalformedCallbackError,
@@ -81,6 +81,8 @@ class TaskState:
     outputs: tuple[Output, ...] = ()
     error_code: str = ""
     error_message: str = ""
+    #: The values the failure's message is made with (:mod:`imagegen.failures`).
+    error_params: Mapping[str, Any] = field(default_factory=dict)
     created_at_ms: int | None = None
     completed_at_ms: int | None = None
     cost_time_ms: int | None = None
@@ -271,12 +273,16 @@ class HTTPProvider(Provider):
                 streamed.close()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise TransientError(
-                f"Could not connect to {self.name}: {type(exc).__name__}", provider=self.name
+                code="CONNECT_FAILED",
+                params={"provider": self.name, "error": type(exc).__name__},
+                provider=self.name,
             ) from None
         except httpx.TransportError as exc:
             error = TransientError if idempotent else OutcomeUnknownError
             raise error(
-                f"No answer from {self.name}: {type(exc).__name__}", provider=self.name
+                code="NO_ANSWER",
+                params={"provider": self.name, "error": type(exc).__name__},
+                provider=self.name,
             ) from None
         # A plain response again (no content decoding: the body is decoded).
         response = httpx.Response(
@@ -289,24 +295,35 @@ class HTTPProvider(Provider):
             raise self.http_error(response)
         if body is None:
             raise PermanentError(
-                f"The answer from {self.name} is larger than {limit} bytes.",
                 code="ANSWER_TOO_LARGE",
+                params={"provider": self.name, "limit": limit},
                 status_code=response.status_code,
                 provider=self.name,
             )
         return response
 
+    #: The prefix of the catalog keys (:mod:`imagegen.failures`) of the
+    #: messages for HTTP statuses: ``HTTP_429``... A status without one
+    #: gets ``HTTP_ERROR``, which names it.
+    http_messages = "HTTP_"
+
     def http_error(self, response: httpx.Response) -> TransientError | PermanentError:
-        """Build the error for an HTTP failure; subclasses refine the message."""
+        """Build the error for an HTTP failure: code the status, message the
+        catalog's for it, the provider's own explanation as its detail."""
         status = response.status_code
-        message = self.error_message(response) or response.reason_phrase or "HTTP error"
+        detail = self.error_message(response)
+        template = f"{self.http_messages}{status}"
+        params: dict[str, Any] = {"template": template, "detail": detail or None}
+        if template not in failures.CATALOG:
+            params.update(template="HTTP_ERROR", status=status)
+            params["detail"] = detail or response.reason_phrase or None
         error = TransientError if status in RETRYABLE_STATUSES else PermanentError
         return error(
-            message,
             code=str(status),
             status_code=status,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             provider=self.name,
+            params=params,
         )
 
     def error_message(self, response: httpx.Response) -> str:

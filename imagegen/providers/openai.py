@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from django.utils.translation import gettext_lazy as _
 
 from .. import conf, jsonparse
 from ..choices import Mode, TaskStatus
@@ -90,21 +89,6 @@ MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 #: 429s that are not rate limits: the account is out of money, waiting will not help.
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 
-HTTP_MESSAGES: dict[int, Any] = {
-    400: _("OpenAI rejected the request as invalid."),
-    403: _("OpenAI refused access to this model or organisation."),
-    404: _("OpenAI does not know this model or endpoint."),
-    413: _("The request is too large for OpenAI (reference images too big)."),
-    429: _("OpenAI is rate limiting requests."),
-    500: _("OpenAI had an internal error."),
-    502: _("OpenAI is temporarily unreachable."),
-    503: _("OpenAI is temporarily unavailable."),
-}
-MODERATION_MESSAGE = _(
-    "OpenAI's safety system refused the request. Rephrase the prompt or use other reference images."
-)
-QUOTA_MESSAGE = _("The OpenAI account has run out of credit or hit its billing limit.")
-
 _SIZE = re.compile(r"^(auto|[1-9][0-9]*x[1-9][0-9]*)$")
 
 
@@ -129,6 +113,8 @@ class OpenAIImagesProvider(HTTPProvider):
         supports_callback=False,
         latency={"1k": (10.0, 60.0), "2k": (20.0, 90.0), "4k": (30.0, 120.0)},
     )
+    #: OpenAI's own messages for HTTP statuses (imagegen.failures).
+    http_messages = "OPENAI_HTTP_"
     option_names = frozenset(
         {
             "QUALITY",
@@ -212,12 +198,7 @@ class OpenAIImagesProvider(HTTPProvider):
         return super().submit_seconds(references) + references * per_reference
 
     def fetch(self, task_id: str) -> TaskState:
-        raise PermanentError(
-            "This provider answers synchronously; there is nothing to poll.",
-            code="SYNCHRONOUS",
-            status_code=None,
-            provider=self.name,
-        )
+        raise PermanentError(code="SYNCHRONOUS", provider=self.name)
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskState:
         raise MalformedCallbackError(f"The provider {self.name!r} does not send callbacks.")
@@ -240,34 +221,30 @@ class OpenAIImagesProvider(HTTPProvider):
         return headers
 
     def http_error(self, response: httpx.Response) -> TransientError | PermanentError:
-        error = super().http_error(response)
         status, code = response.status_code, self._error_field(response, "code")
         if status == 401:
             # OpenAI's 401 text quotes part of the key: never pass it on.
-            text = _(
-                "OpenAI rejected the API key. Check IMAGEGEN['PROVIDERS'][%(name)r]['API_KEY']."
-            )
             return PermanentError(
-                str(text) % {"name": self.name}, code="401", status_code=401, provider=self.name
+                code="401",
+                params={"template": "OPENAI_HTTP_401", "provider": self.name},
+                status_code=401,
+                provider=self.name,
             )
-        detail = self.error_message(response)
         if code in MODERATION_CODES:
-            message = f"{MODERATION_MESSAGE} ({detail})" if detail else str(MODERATION_MESSAGE)
             return PermanentError(
-                message, code="MODERATION", status_code=status, provider=self.name
-            )
-        if code in QUOTA_CODES:
-            return PermanentError(
-                str(QUOTA_MESSAGE),
-                code="INSUFFICIENT_CREDITS",
+                code="MODERATION",
+                params={"detail": self.error_message(response) or None},
                 status_code=status,
                 provider=self.name,
             )
-        if status in HTTP_MESSAGES:
-            text = str(HTTP_MESSAGES[status])
-            error.message = f"{text} ({detail})" if detail else text
-            error.args = (error.message,)
-        return error
+        if code in QUOTA_CODES:
+            return PermanentError(
+                code="INSUFFICIENT_CREDITS",
+                params={"template": "OPENAI_QUOTA"},
+                status_code=status,
+                provider=self.name,
+            )
+        return super().http_error(response)
 
     def error_message(self, response: httpx.Response) -> str:
         message = self._error_field(response, "message")
@@ -293,9 +270,7 @@ class OpenAIImagesProvider(HTTPProvider):
     def _edit(self, request: GenerationRequest, fields: dict[str, Any]) -> httpx.Response:
         if not request.image_urls:
             raise PermanentError(
-                "Image-to-image needs at least one reference image.",
-                code="INVALID_REQUEST",
-                provider=self.name,
+                code="INVALID_REQUEST", params={"template": "NO_REFERENCES"}, provider=self.name
             )
         if self.options.get("INPUT_FIDELITY"):
             fields["input_fidelity"] = str(self.options["INPUT_FIDELITY"])
@@ -323,14 +298,14 @@ class OpenAIImagesProvider(HTTPProvider):
         except FetchError as exc:
             error = TransientError if exc.retryable else PermanentError
             raise error(
-                f"Reference image {number} could not be downloaded: {exc.message}",
                 code="IMAGE_DOWNLOAD_FAILED" if exc.retryable else "INVALID_IMAGE_URL",
+                params={"template": "REFERENCE_DOWNLOAD", "number": number, "reason": exc.message},
                 provider=self.name,
             ) from None
         except ImageRejectedError as exc:
             raise PermanentError(
-                f"Reference image {number} cannot be used: {exc}",
                 code="UNSUPPORTED_FORMAT",
+                params={"template": "REFERENCE_UNUSABLE", "number": number, "reason": str(exc)},
                 provider=self.name,
             ) from None
         handle = stack.enter_context(open(fetched.path, "rb"))
@@ -396,7 +371,9 @@ class OpenAIImagesProvider(HTTPProvider):
         return tuple(outputs)
 
     def _bad_answer(self, message: str) -> PermanentError:
-        return PermanentError(message, code="INVALID_RESPONSE", provider=self.name)
+        return PermanentError(
+            code="INVALID_RESPONSE", params={"reason": message}, provider=self.name
+        )
 
     # --- options -----------------------------------------------------------
 

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import openai_api, render
+from . import chat_api, openai_api, render
 from .markers import parse_http, parse_latency, parse_markers
 
 #: What ``answer=deep`` and ``answer=deep-result`` nest: 100 000 levels of
@@ -479,6 +479,8 @@ def _handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 return self._json(
                     *sandbox.probe_callback(request.get("url"), request.get("timeout", 10))
                 )
+            if path == chat_api.PATH:  # describers' chat completions (reads its own body)
+                return chat_api.handle(self, sandbox)
             if path.startswith(openai_api.PREFIX):  # OpenAI's Images API (reads its own body)
                 return openai_api.handle(self, sandbox, path)
             try:

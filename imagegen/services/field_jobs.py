@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import conf
 from ..adapters import get_adapter
@@ -37,6 +38,7 @@ from ..fields import prompts
 from ..fields.registry import MAX_CANDIDATES, FieldDeclaration, declaration_for
 from ..models import GenerationJob, GenerationRun
 from ..providers import get_provider
+from .alt_text import require_alt_text
 from .jobs import get_or_create_job
 
 #: The idempotency source of field requests (services.jobs.idempotency_scope).
@@ -128,7 +130,14 @@ def plan(
         or not 1 <= candidates <= MAX_CANDIDATES
     ):
         raise ValidationError(
-            {"candidates": _("Choose from 1 to %(max)d images.") % {"max": MAX_CANDIDATES}},
+            {
+                "candidates": ngettext(
+                    "Choose from 1 to %(max)d image.",
+                    "Choose from 1 to %(max)d images.",
+                    MAX_CANDIDATES,
+                )
+                % {"max": MAX_CANDIDATES}
+            },
             code="invalid_candidates",
         )
     return FieldPlan(
@@ -170,7 +179,11 @@ def create_field_jobs(
     if len(idempotency_key) > _MAX_KEY:
         raise ValidationError(
             {
-                "idempotency_key": _("The request key must be at most %(max)d characters.")
+                "idempotency_key": ngettext(
+                    "The request key must be at most %(max)d character.",
+                    "The request key must be at most %(max)d characters.",
+                    _MAX_KEY,
+                )
                 % {"max": _MAX_KEY}
             },
             code="invalid_idempotency_key",
@@ -276,7 +289,10 @@ def fill_from_job(
     The job must have been made for this field of this object, or, on an
     add form (``obj`` not saved), for this model's field by ``user`` and not
     linked yet. Raises ValidationError otherwise, for a job that has not
-    succeeded and for an output it did not make; ``obj`` is unchanged then.
+    succeeded, for an output it did not make and, with
+    ``IMAGEGEN["REQUIRE_ALT_TEXT"]``, for an image without alt text (neither
+    ``alt_text`` nor its own) that is not marked decorative; ``obj`` is
+    unchanged then.
     """
     declaration = declaration_for(obj, field_name)
     if declaration is None or not _made_for(job, obj, field_name, user):
@@ -295,6 +311,8 @@ def fill_from_job(
     if not isinstance(index, int) or not 0 <= index < len(assets):
         raise ValidationError({field_name: _("The job made no such image.")}, code="no_such_output")
     asset = assets[index]
+    # The alt text given, or the image's own: the object's old alt text was another image's.
+    require_alt_text(asset, alt_text, field=field_name)
     declaration.target.fill(obj, asset, alt_text)
     return asset
 

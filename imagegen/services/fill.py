@@ -251,7 +251,14 @@ def start(
     """
     if not isinstance(key, str) or len(key) > MAX_KEY or not key.isprintable():
         raise ValidationError(
-            {"key": _("The request key must be at most %(max)d characters.") % {"max": MAX_KEY}}
+            {
+                "key": ngettext(
+                    "The request key must be at most %(max)d character.",
+                    "The request key must be at most %(max)d characters.",
+                    MAX_KEY,
+                )
+                % {"max": MAX_KEY}
+            }
         )
     with transaction.atomic():
         # The budgets' lock (what budgets.check takes), held to the commit:

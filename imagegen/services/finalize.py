@@ -27,9 +27,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from .. import conf, credentials, signals
+from .. import conf, credentials, failures, signals
 from ..adapters import StoredOutput, get_adapter
 from ..choices import Source, Status
 from ..exceptions import FetchError, ImageRejectedError
@@ -39,6 +38,7 @@ from ..models import GenerationJob
 from ..provenance import Provenance
 from ..providers import Output, get_provider
 from ..storage import get_storage, output_name, save_file
+from . import alt_text
 from .jobs import fail
 from .leases import Lease, LeaseLostError
 from .transitions import send_after_commit
@@ -60,9 +60,10 @@ def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
     Raises :class:`FetchError` (retryable) or storage errors for the task to
     retry; unusable results fail the job here.
     """
-    attempt = _claim(job_id)
-    if attempt is None:
+    job = _claim(job_id)
+    if job is None:
         return "not-claimed"
+    attempt = job.finalize_attempts
     lease = Lease(
         {"pk": job_id, "status": Status.FINALIZING, "finalize_attempts": attempt},
         conf.get_setting("FINALIZE_LEASE"),
@@ -70,34 +71,26 @@ def finalize(job_id: Any, outputs: Sequence[Output] = ()) -> str:
     )
     try:
         with lease, attempt_folder(FINALIZE, job_id, attempt) as folder:
-            return _finalize(job_id, attempt, outputs, lease, folder)
+            return _finalize(job, attempt, outputs, lease, folder)
     except LeaseLostError:
         logger.info("Finalize of job %s lost its lease; another worker owns it.", job_id)
         return "lease-lost"
 
 
 def _finalize(
-    job_id: Any, attempt: int, outputs: Sequence[Output], lease: Lease, folder: str
+    job: GenerationJob, attempt: int, outputs: Sequence[Output], lease: Lease, folder: str
 ) -> str:
-    job = GenerationJob.objects.get(pk=job_id)
     if attempt > conf.get_setting("FINALIZE_MAX_ATTEMPTS"):
-        _fail(
-            job,
-            attempt,
-            "STORE_FAILED",
-            _("The results could not be stored after several attempts."),
-        )
+        _fail(job, attempt, "STORE_FAILED")
         return "failed"
     sources: list[str | bytes] = [o.data for o in outputs if o.data] or list(job.result_urls)
     if not sources:
         if job.completed_via == Source.SUBMIT:
             # The images came in the submission's answer, held only by the
             # worker that stopped before storing them: they cannot be fetched again.
-            message = _("The images were lost before they could be stored; retry the job.")
-            _fail(job, attempt, "RESULTS_LOST", message)
+            _fail(job, attempt, "RESULTS_LOST")
         else:
-            message = _("The provider reported success but sent no images.")
-            _fail(job, attempt, "NO_RESULTS", message)
+            _fail(job, attempt, "NO_RESULTS")
         return "failed"
     try:
         stored = [_store(job, index, source, lease, folder) for index, source in enumerate(sources)]
@@ -107,17 +100,22 @@ def _finalize(
         if isinstance(exc, FetchError) and exc.retryable:
             _release(job.pk, attempt)
             raise
-        _fail(job, attempt, "BAD_RESULT", _("The result could not be used: %(e)s") % {"e": exc})
+        _fail(job, attempt, "BAD_RESULT", {"reason": str(exc)})
         return "failed"
     except Exception:
         _release(job.pk, attempt)
         raise
     with transaction.atomic():
         _complete(job, attempt, stored)
+        # Marked pending with the success; the tasks are sent once it commits.
+        alt_text.request_drafts(job)
     return "succeeded"
 
 
-def _claim(job_id: Any) -> int | None:
+def _claim(job_id: Any) -> GenerationJob | None:
+    """Take the job for one attempt; the job as claimed (its
+    ``finalize_attempts`` is the attempt's number), or None if another
+    worker holds it or it is not finalizing."""
     now = timezone.now()
     lease = timedelta(seconds=conf.get_setting("FINALIZE_LEASE"))
     claimed = (
@@ -132,7 +130,8 @@ def _claim(job_id: Any) -> int | None:
     )
     if not claimed:
         return None
-    return GenerationJob.objects.values_list("finalize_attempts", flat=True).get(pk=job_id)
+    # The whole row, read once: the attempt's number and what the store needs.
+    return GenerationJob.objects.get(pk=job_id)
 
 
 def _owned(job_id: Any, attempt: int):
@@ -152,11 +151,13 @@ def _release(job_id: Any, attempt: int) -> None:
     )
 
 
-def _fail(job: GenerationJob, attempt: int, code: str, message: str) -> None:
+def _fail(
+    job: GenerationJob, attempt: int, code: str, params: dict[str, Any] | None = None
+) -> None:
     if fail(
         job.pk,
         code,
-        message,
+        params=params or {},
         from_statuses=[Status.FINALIZING],
         extra_filter=Q(finalize_attempts=attempt),
     ):
@@ -186,15 +187,23 @@ def _store(
             content_type=image.content_type,
             references=job.reference_images.all(),
         )
+        size, sha256 = os.path.getsize(fetched.path), _sha256(fetched.path)
         lease.check()
-        name = save_file(output_name(job, index, image.extension), fetched.path, image.content_type)
+        # The download is this attempt's own: a local storage moves it into
+        # place rather than copying it (one pass over the bytes fewer).
+        name = save_file(
+            output_name(job, index, image.extension),
+            fetched.path,
+            image.content_type,
+            move=True,
+        )
         return StoredOutput(
             index=index,
             name=name,
             width=image.width,
             height=image.height,
-            size=os.path.getsize(fetched.path),
-            sha256=_sha256(fetched.path),
+            size=size,
+            sha256=sha256,
             content_type=image.content_type,
             provenance=record.as_dict(),
         )
@@ -247,8 +256,7 @@ def _complete(job: GenerationJob, attempt: int, outputs: list[StoredOutput]) -> 
         lease_until=None,
         next_poll_at=None,
         charged_cost=job.estimated_cost,
-        error_code="",
-        error_message="",
+        **failures.NO_FAILURE,
         updated_at=now,
     ):
         raise LeaseLostError

@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 from urllib.parse import urljoin
 
 from django.contrib.contenttypes.models import ContentType
@@ -18,10 +18,10 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
-from .. import conf, scheduling, signals, tokens
+from .. import conf, failures, scheduling, signals, tokens
 from ..choices import (
     IN_FLIGHT,
     AspectRatio,
@@ -64,36 +64,27 @@ POLL_LEASE = timedelta(seconds=60)
 SUBMIT_MARGIN = 10
 
 
-def create_job(
-    *,
-    prompt: str,
-    mode: str = Mode.TEXT_TO_IMAGE,
-    resolution: str = Resolution.R1K,
-    aspect_ratio: str = AspectRatio.AUTO,
-    reference_urls: Sequence[str] = (),
-    reference_images: Sequence[Any] = (),
-    provider: str | None = None,
-    user: Any = None,
-    target: Any = None,
-    retry_of: GenerationJob | None = None,
-    idempotency_key: str = "",
-    idempotency_source: str = "",
-) -> GenerationJob:
-    """Validate and save a job: :func:`get_or_create_job` without its flag."""
-    job, _created = get_or_create_job(
-        prompt=prompt,
-        mode=mode,
-        resolution=resolution,
-        aspect_ratio=aspect_ratio,
-        reference_urls=reference_urls,
-        reference_images=reference_images,
-        provider=provider,
-        user=user,
-        target=target,
-        retry_of=retry_of,
-        idempotency_key=idempotency_key,
-        idempotency_source=idempotency_source,
-    )
+class JobArguments(TypedDict, total=False):
+    """The keyword arguments of :func:`get_or_create_job` (its signature
+    has their defaults), as :func:`create_job` takes them."""
+
+    prompt: Required[str]
+    mode: str
+    resolution: str
+    aspect_ratio: str
+    reference_urls: Sequence[str]
+    reference_images: Sequence[Any]
+    provider: str | None
+    user: Any
+    target: Any
+    retry_of: GenerationJob | None
+    idempotency_key: str
+    idempotency_source: str
+
+
+def create_job(**arguments: Unpack[JobArguments]) -> GenerationJob:
+    """Validate and save a job: :func:`get_or_create_job` without its "created" flag."""
+    job, _created = get_or_create_job(**arguments)
     return job
 
 
@@ -149,6 +140,8 @@ def get_or_create_job(
         next_poll_at=now + timedelta(seconds=conf.get_setting("SUBMIT_GRACE")),
         estimated_cost=conf.price(backend.name, backend.model, resolution),
         created_by=user if getattr(user, "is_authenticated", False) else None,
+        # The requester's language, for work done later for them (alt text drafts).
+        language=get_language() or "",
         retry_of=retry_of,
         idempotency_key=idempotency_key,
         idempotency_scope=idempotency_scope(user, idempotency_source) if idempotency_key else "",
@@ -241,8 +234,11 @@ def _check_idempotency_key(key: str) -> None:
     if not isinstance(key, str) or len(key) > _MAX_KEY_LENGTH or not key.isprintable():
         raise ValidationError(
             {
-                "idempotency_key": _(
-                    "The request key must be at most %(max)d printable characters; reload the form."
+                "idempotency_key": ngettext(
+                    "The request key must be at most %(max)d printable character; reload the form.",
+                    "The request key must be at most %(max)d printable characters; "
+                    "reload the form.",
+                    _MAX_KEY_LENGTH,
                 )
                 % {"max": _MAX_KEY_LENGTH}
             },
@@ -349,7 +345,11 @@ def _validate(
     elif len(prompt) > caps.max_prompt_length:
         add(
             "prompt",
-            _("The prompt has %(n)d characters; the limit is %(max)d.")
+            ngettext(
+                "The prompt has %(n)d character; the limit is %(max)d.",
+                "The prompt has %(n)d characters; the limit is %(max)d.",
+                len(prompt),
+            )
             % {"n": len(prompt), "max": caps.max_prompt_length},
         )
     elif any(ord(c) < 32 and c not in "\n\r\t" for c in prompt):
@@ -368,7 +368,13 @@ def _validate(
     if count > caps.max_references:
         add(
             "reference_urls",
-            _("At most %(max)d reference images; %(n)d given.")
+            # Plural by the limit; a translation may put the count given after a
+            # colon, where it agrees with no word.
+            ngettext(
+                "At most %(max)d reference image; %(n)d given.",
+                "At most %(max)d reference images; %(n)d given.",
+                caps.max_references,
+            )
             % {"max": caps.max_references, "n": count},
         )
     policy = FetchPolicy(allowed_ports=None)
@@ -432,8 +438,8 @@ def submit(job_id: Any) -> str:
         return "expired"
     backend = get_provider(job.provider)
     if job.submitting_since is not None:
-        message = _("The worker submitting the job stopped before the provider answered.")
-        return _submit_uncertain(job, backend, job.submitting_since, message)
+        stopped = {failures.TEMPLATE: "WORKER_STOPPED"}
+        return _submit_uncertain(job, backend, job.submitting_since, stopped)
     if job.submit_attempts >= conf.get_setting("SUBMIT_MAX_ATTEMPTS"):
         return _give_up(job.pk)
     request = GenerationRequest(
@@ -466,10 +472,13 @@ def submit(job_id: Any) -> str:
         ):
             submission = backend.submit(dataclasses.replace(request, work_dir=folder))
     except OutcomeUnknownError as exc:
-        return _submit_uncertain(job, backend, started, str(exc))
+        return _submit_uncertain(
+            job, backend, started, _told_as(exc, "SUBMIT_UNCERTAIN"), exc.message
+        )
     except PermanentError as exc:
         _settle(job.pk, started)
-        fail(job.pk, exc.code or "SUBMIT_REFUSED", exc.message, from_statuses=[Status.QUEUED])
+        code, params = exc.failure("SUBMIT_REFUSED")
+        fail(job.pk, code, exc.message, params=params, from_statuses=[Status.QUEUED])
         return "failed"
     except ProviderError as exc:
         _settle(job.pk, started)
@@ -519,8 +528,7 @@ def _answered(job: GenerationJob, started: datetime, task_id: str, state: TaskSt
             submitted_at=timezone.now(),
             lease_until=None,
             next_poll_at=None,
-            error_code="",
-            error_message="",
+            **failures.NO_FAILURE,
         )
         send_after_commit(signals.job_submitted, job.pk)
     outcome = apply_update(job.pk, state, source="submit")
@@ -548,8 +556,7 @@ def _submitted(
             submitted_at=now,
             lease_until=None,
             next_poll_at=check_at,
-            error_code="",
-            error_message="",
+            **failures.NO_FAILURE,
         )
         if moved and countdown is not None:
             _send_poll(job.pk, 0, countdown)
@@ -583,7 +590,11 @@ def resubmit_delay(backend: Provider, resolution: str) -> float:
 
 
 def _submit_uncertain(
-    job: GenerationJob, backend: Provider, started: datetime, message: str
+    job: GenerationJob,
+    backend: Provider,
+    started: datetime,
+    params: dict[str, Any],
+    message: str = "",
 ) -> str:
     """The attempt marked ``started`` may have started a task; no answer came back.
 
@@ -593,8 +604,11 @@ def _submit_uncertain(
     Counted as a lost answer (spend, for budgets). After the last attempt
     the job fails at once without callbacks (nothing can report the task);
     with callbacks it waits the same time for the task's callback first.
+    ``params`` say why (:mod:`imagegen.failures`); ``message``: the text
+    when they cannot (a provider's error without a code).
     """
     now = timezone.now()
+    recorded = failures.failure_fields("SUBMIT_UNCERTAIN", params, message)
     wait = resubmit_delay(backend, job.resolution)
     until = scheduling.clamp(now + scheduling.seconds(wait), job.deadline_at)
     with transaction.atomic():
@@ -604,11 +618,12 @@ def _submit_uncertain(
             [Status.QUEUED],
             lease_until=until,
             next_poll_at=until,
-            error_code="SUBMIT_UNCERTAIN",
-            error_message=message,
+            **recorded,
             updated_at=now,  # when the answer was given up on: the wait counts from then
         )
-    logger.warning("Submission of job %s has an unknown outcome: %s", job.pk, message)
+    logger.warning(
+        "Submission of job %s has an unknown outcome: %s", job.pk, recorded["error_message"]
+    )
     if not moved:
         return "superseded"  # the task reported (or the job was canceled) meanwhile
     if job.submit_attempts >= conf.get_setting("SUBMIT_MAX_ATTEMPTS") and not callback_url(job):
@@ -620,34 +635,38 @@ def _give_up(job_id: Any, error: ProviderError | None = None) -> str:
     """Fail a queued job that used all its submission attempts, naming why:
     the lost answers if there were any, else the last error."""
     job = GenerationJob.objects.get(pk=job_id)
+    params: dict[str, Any] = {"attempts": job.submit_attempts}
     if job.submit_lost:
-        code, message = "SUBMIT_ANSWERS_LOST", _answers_lost_message(job)
-        if error is not None:
-            message += " " + _("The last attempt failed: %(error)s") % {"error": error.message}
-    elif error is not None:
-        code = error.code or "SUBMIT_FAILED"
-        message = _("Submission failed after %(n)d attempts: %(error)s") % {
-            "n": job.submit_attempts,
-            "error": error.message,
-        }
+        code = "SUBMIT_ANSWERS_LOST"
+        params[failures.COUNT] = job.submit_lost
     else:
-        code = "SUBMIT_FAILED"
-        message = _("Submission failed after %(n)d attempts.") % {"n": job.submit_attempts}
-    fail(job.pk, code, message, from_statuses=[Status.QUEUED])
+        code = (error.code if error is not None else "") or "SUBMIT_FAILED"
+        params[failures.TEMPLATE] = "SUBMIT_FAILED"
+    if error is not None:
+        params.update(_as_cause(error))
+    fail(job.pk, code, params=params, from_statuses=[Status.QUEUED])
     return "failed"
 
 
-def _answers_lost_message(job: GenerationJob) -> str:
-    lost = job.submit_lost
-    return ngettext(
-        "Gave up after %(attempts)d submission attempts: the provider's answer was lost "
-        "%(n)d time. The provider may have started (and charged for) a task then; it "
-        "counts against the budgets.",
-        "Gave up after %(attempts)d submission attempts: the provider's answers were lost "
-        "%(n)d times. The provider may have started (and charged for) a task each time; "
-        "each counts against the budgets.",
-        lost,
-    ) % {"attempts": job.submit_attempts, "n": lost}
+def _as_cause(error: ProviderError) -> dict[str, Any]:
+    """The parameters that tell ``error`` as the cause of another failure:
+    its message's key as ``cause`` and its own parameters; an error whose
+    message cannot be rendered from a code is quoted as the detail."""
+    code, params = error.failure("")
+    if code and failures.render_failure(code, params):
+        cause = failures.template_key(code, params)
+        params.pop(failures.TEMPLATE, None)
+        return {**params, failures.CAUSE: cause}
+    return {failures.DETAIL: error.message}
+
+
+def _told_as(error: ProviderError, code: str) -> dict[str, Any]:
+    """The parameters that record ``error`` under another ``code`` (the
+    code names the job's state, the message still says what happened)."""
+    own, params = error.failure(code)
+    if own != code:
+        params[failures.TEMPLATE] = failures.template_key(own, params)
+    return params
 
 
 def _submit_retry_later(job: GenerationJob, exc: ProviderError) -> str:
@@ -656,13 +675,13 @@ def _submit_retry_later(job: GenerationJob, exc: ProviderError) -> str:
     # The task retries within MAX_COUNTDOWN; the sweeper comes a lease after
     # that, should the retry message be lost, never before the backoff ends.
     wait = conf.get_setting("MAX_COUNTDOWN") + conf.get_setting("SUBMIT_LEASE")
+    code, params = exc.failure("PROVIDER_ERROR")
     transition(
         job.pk,
         [Status.QUEUED],
         lease_until=None,
         next_poll_at=scheduling.clamp(timezone.now() + scheduling.seconds(wait), job.deadline_at),
-        error_code=exc.code,
-        error_message=str(exc),
+        **failures.failure_fields(code, params, exc.message),
     )
     raise exc
 
@@ -670,6 +689,9 @@ def _submit_retry_later(job: GenerationJob, exc: ProviderError) -> str:
 def reference_image_urls(job: GenerationJob) -> list[str]:
     """URLs of all reference images: given URLs, then stored assets' URLs."""
     urls = list(job.reference_urls)
+    if job.mode == Mode.TEXT_TO_IMAGE:
+        # create_job refuses references for text-to-image: no query to find none.
+        return urls
     base = conf.get_setting("CALLBACK_BASE_URL") or ""
     for image in job.reference_images.all():
         url = image.file.url
@@ -737,10 +759,14 @@ def apply_update(job_id: Any, state: TaskState, *, source: str) -> str:
             enqueue(finalize_job, str(job_id))
         return "advanced"
     if state.status == TaskStatus.FAILED:
+        code, params = state.error_code, dict(state.error_params)
+        if not code:
+            code, params = "FAILED", params or {failures.DETAIL: state.error_message or None}
         moved = fail(
             job_id,
-            state.error_code or "FAILED",
+            code,
             state.error_message,
+            params=params,
             from_statuses=[Status.QUEUED, *IN_FLIGHT],
             extra_filter=task_match,
             task_id=state.task_id,
@@ -772,8 +798,7 @@ def _adopt(job_id: Any, state: TaskState, now: datetime) -> bool:
             started_at=now if running else None,
             lease_until=None,
             next_poll_at=check_at,
-            error_code="",
-            error_message="",
+            **failures.NO_FAILURE,
             updated_at=now,
         )
         if moved and countdown is not None:
@@ -836,10 +861,10 @@ def poll(job_id: Any, expected_polls: int | None = None) -> str:
     try:
         state = backend.fetch(job.provider_task_id)
     except PermanentError as exc:
-        message = exc.message
+        code, params = exc.failure("POLL_FAILED")
         if exc.status_code == 404:
-            message = _("The provider no longer knows this task.")
-        fail(job.pk, exc.code or "POLL_FAILED", message, from_statuses=list(IN_FLIGHT))
+            params = {failures.TEMPLATE: "TASK_UNKNOWN"}
+        fail(job.pk, code, exc.message, params=params, from_statuses=list(IN_FLIGHT))
         return "failed"
     return apply_update(job.pk, state, source="poll")
 
@@ -847,13 +872,18 @@ def poll(job_id: Any, expected_polls: int | None = None) -> str:
 def fail(
     job_id: Any,
     code: str,
-    message: str,
+    message: str = "",
     *,
+    params: dict[str, Any] | None = None,
     from_statuses: Sequence[str],
     extra_filter: Q | None = None,
     task_id: str | None = None,
 ) -> bool:
     """Mark a job failed (if it is in ``from_statuses``) and send ``job_failed``.
+
+    ``code`` and ``params`` say why (:mod:`imagegen.failures`: the message
+    is rendered from them in each reader's language); ``message`` is the
+    text kept when the catalog cannot render them (a provider's own code).
 
     ``task_id``: the provider task that failed, recorded on a job that did
     not know it yet (the task of a submission whose answer was lost): the
@@ -869,8 +899,7 @@ def fail(
         moved = qs.update(
             **changes,
             status=Status.FAILED,
-            error_code=str(code)[:64],
-            error_message=str(message)[:2000],
+            **failures.failure_fields(code, params, message),
             completed_at=now,
             next_poll_at=None,
             lease_until=None,
@@ -905,7 +934,7 @@ def expire(job_id: Any) -> bool:
     learn whether the provider took it: its message says so.
     """
     now = timezone.now()
-    code, message = "EXPIRED", _("The provider did not finish before the deadline.")
+    code, params = "EXPIRED", {}
     lost = (
         GenerationJob.objects.filter(pk=job_id, status=Status.QUEUED, submit_lost__gt=0)
         .values_list("submit_lost", flat=True)
@@ -913,15 +942,7 @@ def expire(job_id: Any) -> bool:
     )
     if lost:
         code = "SUBMIT_ANSWERS_LOST"
-        message = ngettext(
-            "The deadline passed before the provider confirmed the job: its answer was lost "
-            "%(n)d time. The provider may have started (and charged for) a task then; it "
-            "counts against the budgets.",
-            "The deadline passed before the provider confirmed the job: its answers were lost "
-            "%(n)d times. The provider may have started (and charged for) a task each time; "
-            "each counts against the budgets.",
-            lost,
-        ) % {"n": lost}
+        params = {failures.TEMPLATE: "EXPIRED_ANSWERS_LOST", failures.COUNT: lost}
     # One transaction with the webhook outbox rows send_after_commit records.
     with transaction.atomic():
         moved = (
@@ -929,8 +950,7 @@ def expire(job_id: Any) -> bool:
                 pk=job_id, status__in=[Status.QUEUED, *IN_FLIGHT], deadline_at__lte=now
             ).update(
                 status=Status.EXPIRED,
-                error_code=code,
-                error_message=message,
+                **failures.failure_fields(code, params),
                 completed_at=now,
                 next_poll_at=None,
                 lease_until=None,

@@ -25,12 +25,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import conf, permissions
 from ..choices import ReviewStatus
 from ..models import GeneratedImage
 from ..review_tasks import purge_discarded
 from ..storage import get_storage
+from .alt_text import require_alt_text
 from .thumbnails import thumbnail_name
 from .transitions import enqueue
 
@@ -58,7 +60,13 @@ def undo_until(image: GeneratedImage) -> datetime | None:
 
 
 def approve(image: GeneratedImage, *, user: Any = None) -> bool:
-    """Mark an image approved. False when it already was, or was discarded."""
+    """Mark an image approved. False when it already was, or was discarded.
+
+    With ``IMAGEGEN["REQUIRE_ALT_TEXT"]``, raises ValidationError (code
+    ``alt_text_required``) for an image with neither alt text nor the
+    ``decorative`` mark; nothing is changed then."""
+    if image.review_status == ReviewStatus.NEW:
+        require_alt_text(image)
     return _review(image, ReviewStatus.APPROVED, [ReviewStatus.NEW], user)
 
 
@@ -182,16 +190,19 @@ def review(
     action: str,
     title: str | None = None,
     alt_text: str | None = None,
+    decorative: bool | None = None,
 ) -> Reviewed:
-    """Save the title and alt text given (None: leave as they are) and
-    apply ``action`` (one of :data:`ACTIONS`), in that order: what the
-    editor typed is kept whatever button they pressed.
+    """Save the title, alt text and ``decorative`` mark given (None: leave
+    as they are) and apply ``action`` (one of :data:`ACTIONS`), in that
+    order: what the editor typed is kept whatever button they pressed
+    (approving then needs alt text or the mark with ``REQUIRE_ALT_TEXT``).
 
     Raises PermissionDenied, with the permission needed, when ``user`` may
     not see the image, change its text (``imagegen.change_generatedimage``:
     saving and approving) or discard and restore it
     (``imagegen.delete_generatedimage``); ValidationError for an unknown
-    action or text too long. Nothing is changed then.
+    action or text too long (nothing is changed then), and for approving
+    without alt text when it is required (the text given is saved).
     """
     if action not in ACTIONS:
         raise ValidationError(_("Unknown review action %(action)r.") % {"action": action})
@@ -205,12 +216,18 @@ def review(
     for name, value in texts.items():
         if len(value) > TEXT_LIMITS[name]:
             raise ValidationError(
-                _("%(field)s: at most %(max)d characters.")
+                ngettext(
+                    "%(field)s: at most %(max)d character.",
+                    "%(field)s: at most %(max)d characters.",
+                    TEXT_LIMITS[name],
+                )
                 % {
                     "field": GeneratedImage._meta.get_field(name).verbose_name,
                     "max": TEXT_LIMITS[name],
                 }
             )
+    if decorative is not None and bool(decorative) != image.decorative:
+        texts["decorative"] = bool(decorative)
     if (texts or action in ("save", "approve")) and not permissions.can_review_image(user):
         raise PermissionDenied(
             _("Editing and approving images needs the permission “Can change generated image”.")

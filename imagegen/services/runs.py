@@ -10,17 +10,27 @@ The run's price is the sum of its jobs' prices, and budgets are checked once
 for that total, in the transaction that creates every job of the run: a run
 that does not fit creates nothing, and two runs started at once cannot both
 spend the last of a budget (:func:`imagegen.services.budgets.check`).
+
+A job's **lineage** names what it was made from and what was made from it.
+A reference URL that one of the site's own views serves (a Wagtail library
+image sent by a signed link) is shown as what it names, by the view's
+describer (:func:`describes_references`), not as the bare URL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import conf
 from ..choices import ReviewStatus
@@ -57,6 +67,52 @@ class Started:
     created: bool = True
 
 
+@dataclass(frozen=True)
+class SiteReference:
+    """A reference URL served by one of the site's own views, as that view
+    tells a reader what it is: ``label`` (what the reader may know of it) and
+    ``link`` (where they may see it; "" when nowhere)."""
+
+    label: str
+    link: str = ""
+    #: Where it comes from, e.g. "Image library".
+    source: str = ""
+
+
+#: A describer: the reader (None: unknown) and the URL's captured arguments
+#: -> what the reference is, or None when the URL names nothing it knows.
+Describer = Callable[..., SiteReference | None]
+View = TypeVar("View", bound=Callable[..., Any])
+_DESCRIBER = "imagegen_describe_reference"
+
+
+def describes_references(describer: Describer) -> Callable[[View], View]:
+    """Mark a view that serves reference images at the site's own URLs:
+    in a job's lineage, each of its URLs the job sent is shown as
+    ``describer(reader, *args, **kwargs)`` (the URL's captured arguments)."""
+
+    def mark(view: View) -> View:
+        setattr(view, _DESCRIBER, describer)
+        return view
+
+    return mark
+
+
+def site_references(urls: list[str], reader: Any = None) -> dict[str, SiteReference]:
+    """The ``urls`` that views of this site serve and describe
+    (:func:`describes_references`), by URL, as ``reader`` may know them."""
+    found = {}
+    for url in urls:
+        try:
+            match = resolve(urlsplit(url).path)
+        except Resolver404:
+            continue
+        describer = getattr(match.func, _DESCRIBER, None)
+        if describer is not None and (described := describer(reader, *match.args, **match.kwargs)):
+            found[url] = described
+    return found
+
+
 @dataclass
 class Lineage:
     """Where a job came from and what came from it (links for its page)."""
@@ -64,6 +120,9 @@ class Lineage:
     source_job: GenerationJob | None = None
     retry_of: GenerationJob | None = None
     reference_images: list[GeneratedImage] = field(default_factory=list)
+    #: References served by the site itself (:func:`site_references`).
+    site_references: list[SiteReference] = field(default_factory=list)
+    #: The other reference URLs.
     reference_urls: list[str] = field(default_factory=list)
     derived_jobs: list[GenerationJob] = field(default_factory=list)
     retries: list[GenerationJob] = field(default_factory=list)
@@ -72,7 +131,11 @@ class Lineage:
     @property
     def made_from(self) -> bool:
         return bool(
-            self.source_job or self.retry_of or self.reference_images or self.reference_urls
+            self.source_job
+            or self.retry_of
+            or self.reference_images
+            or self.site_references
+            or self.reference_urls
         )
 
     @property
@@ -95,7 +158,13 @@ def variations(
     if not 1 <= candidates <= MAX_CANDIDATES:
         raise ValidationError(
             {
-                "candidates": _("Ask for 1 to %(max)d candidates; %(n)d asked.")
+                # Plural by the limit; a translation may put the count asked for
+                # after a colon, where it agrees with no word.
+                "candidates": ngettext(
+                    "Ask for 1 to %(max)d candidate; %(n)d asked.",
+                    "Ask for 1 to %(max)d candidates; %(n)d asked.",
+                    MAX_CANDIDATES,
+                )
                 % {"max": MAX_CANDIDATES, "n": candidates}
             },
             code="invalid_candidates",
@@ -119,7 +188,13 @@ def variations(
     if len(set(values)) != len(values) or not low <= len(values) <= high:
         raise ValidationError(
             {
-                "compare": _("Compare %(low)d to %(high)d different values; %(n)d given.")
+                # Plural by the limit; a translation may put the count given after
+                # a colon, where it agrees with no word.
+                "compare": ngettext(
+                    "Compare %(low)d to %(high)d different value; %(n)d given.",
+                    "Compare %(low)d to %(high)d different values; %(n)d given.",
+                    high,
+                )
                 % {"low": low, "high": high, "n": len(set(values))}
             },
             code="invalid_compare",
@@ -167,6 +242,7 @@ def start(
         if existing := job_for_key(user, idempotency_source, idempotency_key):
             return _started_by(existing)
     run = None
+    winner: GenerationJob | None = None
     with transaction.atomic():
         if len(plan) > 1:
             _check_budget(user, plan)
@@ -184,19 +260,32 @@ def start(
                 idempotency_source=idempotency_source,
             )
             if not created:
-                # A concurrent call with the same key made it first: theirs is the run.
+                # A concurrent call with the same key made it first: theirs is
+                # the run. Undo this one's; the winner's is read once this
+                # block has rolled back (no query may run in it before then).
                 transaction.set_rollback(True)
-                return _started_by(job)
+                winner = job
+                break
             jobs.append(job)
-        links: dict[str, Any] = {"run": run} if run else {}
-        if source_job is not None:
-            links["source_job"] = source_job
-        if links:
-            GenerationJob.objects.filter(pk__in=[job.pk for job in jobs]).update(**links)
-            for job in jobs:
-                for name, value in links.items():
-                    setattr(job, name, value)
+        else:
+            _link(jobs, run, source_job)
+    if winner is not None:
+        return _started_by(winner)
     return Started(run, jobs)
+
+
+def _link(
+    jobs: list[GenerationJob], run: GenerationRun | None, source: GenerationJob | None
+) -> None:
+    """Set the run and the job they were made from on ``jobs``, in one update."""
+    links: dict[str, Any] = {"run": run} if run else {}
+    if source is not None:
+        links["source_job"] = source
+    if links:
+        GenerationJob.objects.filter(pk__in=[job.pk for job in jobs]).update(**links)
+        for job in jobs:
+            for name, value in links.items():
+                setattr(job, name, value)
 
 
 def more_like_this(
@@ -241,21 +330,29 @@ def pick(image: GeneratedImage, *, user: Any = None) -> list[GeneratedImage]:
     return discarded
 
 
-def lineage(job: GenerationJob, jobs: Any = None) -> Lineage:
+def lineage(job: GenerationJob, jobs: Any = None, reader: Any = None) -> Lineage:
     """``job``'s lineage: made from (the job it was generated from, the job
-    it retries, its reference images and URLs) and made from it (jobs
-    generated from it, its retries, jobs using its images as references).
-    ``jobs``: the queryset of jobs the reader may see (others are left out)."""
+    it retries, its reference images, the site's own references such as
+    library images, and other URLs) and made from it (jobs generated from
+    it, its retries, jobs using its images as references). ``jobs``: the
+    queryset of jobs the reader may see (others are left out); ``reader``:
+    the user, for what the site's references show them."""
     visible = GenerationJob.objects.all() if jobs is None else jobs
-    parents = visible.filter(pk__in=[job.source_job_id, job.retry_of_id])
-    ids = set(parents.values_list("pk", flat=True))
+    parent_ids = [pk for pk in (job.source_job_id, job.retry_of_id) if pk is not None]
+    ids = (
+        set(visible.filter(pk__in=parent_ids).values_list("pk", flat=True)) if parent_ids else set()
+    )
+    own = site_references(list(job.reference_urls), reader)
+    # Jobs generated from it and its retries: one query, split here.
+    children = list(visible.filter(Q(source_job=job) | Q(retry_of=job)).order_by("created_at"))
     return Lineage(
         source_job=job.source_job if job.source_job_id in ids else None,
         retry_of=job.retry_of if job.retry_of_id in ids else None,
         reference_images=list(job.reference_images.filter(job__in=visible).select_related("job")),
-        reference_urls=list(job.reference_urls),
-        derived_jobs=list(visible.filter(source_job=job).order_by("created_at")),
-        retries=list(visible.filter(retry_of=job).order_by("created_at")),
+        site_references=list(own.values()),
+        reference_urls=[url for url in job.reference_urls if url not in own],
+        derived_jobs=[child for child in children if child.source_job_id == job.pk],
+        retries=[child for child in children if child.retry_of_id == job.pk],
         used_as_reference_by=list(
             visible.filter(reference_images__job=job).distinct().order_by("created_at")
         ),
@@ -263,9 +360,11 @@ def lineage(job: GenerationJob, jobs: Any = None) -> Lineage:
 
 
 def _job_key(key: str, index: int) -> str:
-    """The idempotency key of a run's job: the form's key for the first, so
-    a repeated form finds the run through it, and numbered after that."""
-    return key if index == 0 else f"{key}/{index + 1}"
+    """The idempotency key of a run's job: the request's key for the first,
+    so a repeated request finds the run through it, and numbered after a
+    space after that: no API key (visible ASCII only) is one of these, so a
+    client's next key never finds another run's later job."""
+    return key if index == 0 else f"{key} {index + 1}"
 
 
 def _started_by(job: GenerationJob) -> Started:
@@ -287,10 +386,14 @@ def _check_budget(user: Any, plan: list[dict[str, Any]]) -> None:
             raise
         currency = conf.get_setting("CURRENCY")
         raise ValidationError(
-            _(
+            ngettext(
+                "This run of %(n)d image costs %(cost)s %(currency)s, but %(budget)s "
+                "(%(limit)s %(currency)s) has only %(left)s %(currency)s left. Nothing "
+                "was started.",
                 "This run of %(n)d images costs %(cost)s %(currency)s, but %(budget)s "
                 "(%(limit)s %(currency)s) has only %(left)s %(currency)s left. Nothing "
-                "was started."
+                "was started.",
+                len(plan),
             )
             % {
                 "n": len(plan),

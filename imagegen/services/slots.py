@@ -27,9 +27,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from .. import conf, signals
+from .. import conf, failures, signals
 from ..choices import IN_FLIGHT, Status
 from ..models import GenerationJob
 
@@ -72,9 +71,7 @@ def wait(job: GenerationJob) -> str:
     GenerationJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
         lease_until=None,
         next_poll_at=None,
-        error_code=WAITING,
-        error_message=_("Waiting for a free slot: %(provider)s takes %(n)d jobs at once.")
-        % {"provider": job.provider, "n": cap or 0},
+        **failures.failure_fields(WAITING, {"provider": job.provider, "cap": cap or 0}),
         updated_at=timezone.now(),
     )
     # A job that ended between the count and now released no one: look again.
@@ -106,8 +103,7 @@ def release(provider: str, now: datetime | None = None) -> int:
     released = 0
     for job_id in waiting.order_by("created_at").values_list("pk", flat=True)[: free * 2]:
         moved = waiting.filter(pk=job_id).update(
-            error_code="",
-            error_message="",
+            **failures.NO_FAILURE,
             deadline_at=now + timedelta(seconds=conf.get_setting("JOB_TIMEOUT")),
             next_poll_at=now + timedelta(seconds=conf.get_setting("SUBMIT_GRACE")),
             updated_at=now,

@@ -26,7 +26,7 @@ from django.utils import timezone
 from .. import conf
 from ..choices import ACTIVE, IN_FLIGHT, Status
 from ..models import GenerationJob
-from . import health, retention, reviews, slots
+from . import alt_text, health, retention, reviews, slots
 from .jobs import POLL_LEASE, enqueue_submit, expire
 from .transitions import enqueue
 
@@ -78,6 +78,8 @@ def sweep(now: datetime | None = None) -> Counter:
     counts["released"] = slots.release_all(now)
     # Discarded files whose undo time is over, when their purge task was lost.
     counts["discarded"] = reviews.purge_due(now)
+    # Alt text drafts whose task message was lost.
+    counts["drafts"] = alt_text.resend_lost(now)
     health.record(health.SWEEP, now)
     return counts
 

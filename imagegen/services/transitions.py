@@ -74,6 +74,9 @@ def send_after_commit(signal: Signal, job_id: Any, **kwargs: Any) -> None:
     job_changing.send(sender=GenerationJob, event_signal=signal, job_id=job_id)
 
     def send() -> None:
+        # No receiver: the job is not read for nobody (a query per change).
+        if not signal.has_listeners(GenerationJob):
+            return
         job = GenerationJob.objects.get(pk=job_id)
         signal.send_robust(sender=GenerationJob, job=job, **kwargs)
 

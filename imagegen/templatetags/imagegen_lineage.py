@@ -22,4 +22,4 @@ def job_lineage(context: dict[str, Any], job: GenerationJob) -> dict[str, Any]:
     request = context.get("request")
     user = getattr(request, "user", None)
     visible = permissions.visible_jobs(user) if user is not None else GenerationJob.objects.none()
-    return {"job": job, "lineage": lineage(job, visible)}
+    return {"job": job, "lineage": lineage(job, visible, user)}

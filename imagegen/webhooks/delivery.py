@@ -36,6 +36,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import __version__, conf
 from ..exceptions import FetchError, UnsafeURLError
@@ -214,7 +215,7 @@ def post(endpoint: WebhookEndpoint, delivery: OutboundDelivery) -> Result:
         return Result(error=exc.message, retryable=exc.retryable)
     except httpx.TimeoutException:
         return Result(
-            error=_("Timed out after %(s)s seconds (WEBHOOK_TIMEOUT).") % {"s": rules.read_timeout}
+            error=_("Timed out after %(s)s s (WEBHOOK_TIMEOUT).") % {"s": rules.read_timeout}
         )
     except httpx.HTTPError as exc:
         if refused := refusal(exc, url):
@@ -286,10 +287,11 @@ def _record(delivery: OutboundDelivery, result: Result) -> str:
     if not result.retryable or delivery.attempts >= max_attempts:
         error = result.error
         if result.retryable:
-            error = _("%(error)s (gave up after %(n)d attempts)") % {
-                "error": error,
-                "n": delivery.attempts,
-            }
+            error = ngettext(
+                "%(error)s (gave up after %(n)d attempt)",
+                "%(error)s (gave up after %(n)d attempts)",
+                delivery.attempts,
+            ) % {"error": error, "n": delivery.attempts}
         mine.update(
             state=State.FAILED,
             next_attempt_at=None,

@@ -18,10 +18,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
 
 from .. import conf, serializers, signals
 from ..models import GenerationJob, OutboundDelivery, WebhookEndpoint
@@ -88,8 +90,11 @@ def payload(event: str, data: dict[str, Any], when: datetime | None = None) -> d
 
 def job_data(job: GenerationJob) -> dict[str, Any]:
     """The job as the status JSON gives it, with absolute image URLs when
-    ``CALLBACK_BASE_URL`` (this site's public origin) is set."""
-    data = serializers.job_status(job)
+    ``CALLBACK_BASE_URL`` (this site's public origin) is set. Its texts
+    (``error_message``, ``status_display``) are in ``settings.LANGUAGE_CODE``,
+    whoever's request or worker made the change: a receiver has no language."""
+    with override(settings.LANGUAGE_CODE):
+        data = serializers.job_status(job)
     base = conf.get_setting("CALLBACK_BASE_URL")
     if base:
         for image in data["images"]:

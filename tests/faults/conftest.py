@@ -162,6 +162,8 @@ def fault_settings(
             "sandbox": {"BASE_URL": sandbox.api_url, "LATENCY": TEST_LATENCY, "TIMEOUT": 8}
         },
         "CALLBACK_BASE_URL": live_server.url,
+        # Drafting off, as in imagegen_settings: no task outlives a test.
+        "DESCRIBER": None,
         **FAST_RECOVERY,
     }
     from project.celery import app

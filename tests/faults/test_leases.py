@@ -15,12 +15,17 @@ from django.utils import timezone
 from imagegen import conf, services
 from imagegen.choices import Status
 
-from ..conftest import wait_until
+from ..conftest import PROCESSES_TIMEOUT, wait_until
 from .conftest import drive_to_end, job_row
 from .results_server import ResultServer
 from .test_worker_killed import assert_stored_once
 
-pytestmark = [pytest.mark.faults, pytest.mark.brokers, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.brokers,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(PROCESSES_TIMEOUT),
+]
 
 #: The example project's beat schedule for ``imagegen.sweep`` (seconds).
 BEAT_INTERVAL = 5.0

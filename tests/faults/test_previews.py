@@ -34,7 +34,7 @@ BUCKET = "imagegen-previews"
 def s3(settings: Any, moto_endpoint: str, aws_credentials: None) -> Iterator[tuple[Any, TCPProxy]]:
     """imagegen's storage on moto's S3, reached through a proxy; a failed
     call gives up within seconds (no retries), as a web request must."""
-    config = botocore_config.Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+    config = botocore_config.Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})
     with s3_behind_proxy(settings, moto_endpoint, BUCKET, client_config=config) as s3:
         yield s3
 

@@ -103,12 +103,15 @@ def test_status_never_answers_job_expires_on_time(
         **fault_settings,
         "PROVIDERS": providers,
         "CALLBACK_BASE_URL": None,
-        "JOB_TIMEOUT": 6,
+        # The deadline counts from the job's creation: long enough for two polls
+        # (each hangs up after TIMEOUT) after a submission that a loaded machine's
+        # worker took seconds to take (with 6 s, none was made in time).
+        "JOB_TIMEOUT": 15,
     }
     workers()
     job = services.create_job(prompt="A mole underground [sandbox:status-hangup]")
 
-    job = drive_to_end(job.pk, timeout=30)
+    job = drive_to_end(job.pk, timeout=60)
 
     assert job.status == Status.EXPIRED
     assert job.poll_count >= 2  # it kept asking, on its schedule, until the deadline

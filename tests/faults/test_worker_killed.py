@@ -14,10 +14,15 @@ from imagegen.choices import Status
 from imagegen.models import GenerationJob
 from imagegen.storage import get_storage, output_name
 
-from ..conftest import wait_until
+from ..conftest import PROCESSES_TIMEOUT, wait_until
 from .conftest import drive_to_end, job_row
 
-pytestmark = [pytest.mark.faults, pytest.mark.brokers, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.brokers,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(PROCESSES_TIMEOUT),
+]
 
 
 def assert_stored_once(job: GenerationJob) -> None:

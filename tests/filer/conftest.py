@@ -17,6 +17,14 @@ from django.apps import apps
 if not apps.is_installed("imagegen.contrib.filer"):
     # The main runs (tests.settings) have no filer: nothing here applies.
     collect_ignore_glob = ["test_*.py"]
+else:
+    # The browser fixtures (Debian's Chromium through Playwright), shared with tests/browser.
+    from tests.browser.conftest import (  # noqa: F401
+        browser,
+        chromium_executable,
+        page,
+        screenshot_dir,
+    )
 
 FILER_IMAGEGEN = {
     "ASSET_ADAPTER": "imagegen.contrib.filer.adapters.FilerImageAdapter",

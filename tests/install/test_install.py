@@ -90,8 +90,9 @@ def test_every_code_block_says_how_it_is_tested() -> None:
 
 
 # A new virtualenv, the wheel and its dependencies installed, four processes
-# started and two jobs run: about a minute alone, twice that beside the other passes.
-@pytest.mark.timeout(300)
+# started and two jobs run: about a minute alone, three times that beside the other
+# passes on a slow machine.
+@pytest.mark.timeout(600)
 def test_install_md_generates_by_callback_and_by_polling(
     reader: tuple[Terminal, Processes],
 ) -> None:
@@ -103,7 +104,10 @@ def test_install_md_generates_by_callback_and_by_polling(
         "--port 8765": f"--port {sandbox}",
     }
     outputs: list[str] = []
-    started_at = None
+    # The issue's criterion (a first image within a minute) is reported, not
+    # asserted: from the processes started to both images stored, so neither
+    # the install before nor the checks of step 9 after count.
+    started_at = ready_after = stored_after = None
     try:
         for block in docs.blocks():
             text = block.text
@@ -111,6 +115,8 @@ def test_install_md_generates_by_callback_and_by_polling(
                 text = text.replace(old, new)
             if block.kind == "shell":
                 outputs.append(terminal.run(text, timeout=240 if started_at is None else 120))
+                if stored_after is None and len(stored_images(outputs)) == 2:
+                    stored_after = time.monotonic() - started_at
             elif block.kind == "append":
                 with (terminal.cwd / block.path).open("a") as fh:
                     fh.write("\n" + text)
@@ -118,21 +124,21 @@ def test_install_md_generates_by_callback_and_by_polling(
                 (terminal.cwd / block.path).write_text(text)
             elif block.kind == "processes":
                 env = terminal.environment()
+                started_at = time.monotonic()
                 for line in text.splitlines():
                     command = line.split("#", 1)[0].strip()
                     if command:
                         processes.start(command, cwd=terminal.cwd, env=env)
                 wait_for_processes(processes, web, sandbox)
-                started_at = time.monotonic()
+                ready_after = time.monotonic() - started_at
             elif block.kind == "check":
                 check_alternative(terminal, block, text)
-        finished_after = time.monotonic() - started_at
     except BaseException:
         print("".join(terminal.transcript))
         print(processes.report())
         raise
     site = terminal.cwd
-    stored = [match.groupdict() for output in outputs for match in STORED.finditer(output)]
+    stored = stored_images(outputs)
     assert len(stored) == 2, outputs
     with sqlite3.connect(site / "db.sqlite3") as db:
         via = [
@@ -148,7 +154,16 @@ def test_install_md_generates_by_callback_and_by_polling(
             body = answer.read()
             assert answer.headers["Content-Type"].startswith("image/")
         assert body == (site / "media" / image["name"]).read_bytes()
-    print(f"both images stored {finished_after:.1f}s after the processes were ready")
+    print(
+        f"\ninstall.md: both images stored {stored_after:.1f} s after the four processes "
+        f"were started (they were ready after {ready_after:.1f} s; issue 11 asks for a "
+        "first image within a minute)"
+    )
+
+
+def stored_images(outputs: list[str]) -> list[dict[str, str]]:
+    """The files ``imagegen generate --wait`` said it stored, in order."""
+    return [match.groupdict() for output in outputs for match in STORED.finditer(output)]
 
 
 def wait_for_processes(processes: Processes, web: int, sandbox: int) -> None:

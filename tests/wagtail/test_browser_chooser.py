@@ -1,6 +1,10 @@
 """An editor's path in real Chromium: from a page's image field, open Wagtail's
 image chooser, generate an image there, watch it arrive, name it (title and
-alt text) in the confirm step, and get it chosen.
+alt text) in the confirm step, and get it chosen; and the Generate page.
+
+Each flow runs as each of :data:`ROLES`: the documented editor (exactly the
+permissions docs/wagtail.md lists) and a superuser. Screenshots come from the
+editor's run, the one the docs show.
 
 All real: the live server, a Celery worker on the test broker, the sandbox
 over HTTP with callbacks to the live server, Wagtail's own chooser scripts.
@@ -8,6 +12,7 @@ over HTTP with callbacks to the live server, Wagtail's own chooser scripts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ from imagegen.choices import Status
 from imagegen.models import GenerationJob
 from tests.wagtail_app.models import ArticlePage
 
+from ..factories import make_superuser
 from .conftest import WAGTAIL_IMAGEGEN, make_wagtail_user
 
 pytestmark = [
@@ -28,6 +34,22 @@ pytestmark = [
     pytest.mark.pipeline,
     pytest.mark.django_db(transaction=True),
 ]
+
+
+#: Who drives the browser: the documented editor, and a superuser (every
+#: permission, every object), whose pages must offer the same flow.
+ROLES = ("editor", "superuser")
+
+
+def make_driver(django_user_model: Any, role: str, editor: Callable[[Any], Any]) -> Any:
+    """The user of ``role``: ``editor(django_user_model)``'s editor, or a superuser."""
+    return editor(django_user_model) if role == "editor" else make_superuser(django_user_model)
+
+
+def screenshot(page: Any, role: str, path: Path, **options: Any) -> None:
+    """Save a screenshot from the editor's run (the docs show the editor's pages)."""
+    if role == "editor":
+        page.screenshot(path=path, **options)
 
 
 def log_in(page: Any, live_server: Any, user: Any) -> None:
@@ -47,6 +69,11 @@ def wait_for_modal(page: Any) -> None:
     )
 
 
+def wagtail_editor(django_user_model: Any) -> Any:
+    """The documented Wagtail editor: generate, follow their jobs, add and choose images."""
+    return make_wagtail_user(django_user_model, "editor")
+
+
 def make_page_editor(django_user_model: Any) -> Any:
     """An editor who may edit pages, add and choose images, and generate."""
     user = make_wagtail_user(django_user_model, "editor")
@@ -63,7 +90,9 @@ def make_page_editor(django_user_model: Any) -> Any:
     return django_user_model.objects.get(pk=user.pk)
 
 
+@pytest.mark.parametrize("role", ROLES)
 def test_generate_from_the_image_chooser_of_a_page(
+    role: str,
     page: Any,
     live_server: Any,
     imagegen_settings: dict[str, Any],
@@ -82,7 +111,7 @@ def test_generate_from_the_image_chooser_of_a_page(
         "PROVIDERS": {"sandbox": {"BASE_URL": sandbox.api_url, "LATENCY": {"2k": (2.0, 6.0)}}},
         "CALLBACK_BASE_URL": live_server.url,
     }
-    editor = make_page_editor(django_user_model)
+    editor = make_driver(django_user_model, role, make_page_editor)
     article = Page.get_first_root_node().add_child(
         instance=ArticlePage(title="Kites", slug="kites")
     )
@@ -94,7 +123,7 @@ def test_generate_from_the_image_chooser_of_a_page(
     generate = modal.locator("a[data-imagegen-generate]")
     generate.wait_for()
     wait_for_modal(page)
-    page.screenshot(path=screenshot_dir / "wagtail-chooser.png")
+    screenshot(page, role, screenshot_dir / "wagtail-chooser.png")
     generate.click()
 
     # imagegen's form, in the modal, with the admin's live price.
@@ -105,7 +134,7 @@ def test_generate_from_the_image_chooser_of_a_page(
     assert price.inner_text() == "0.04 USD"
     prompt = "A red kite over the dunes, flat illustration"
     modal.locator("#id_prompt").fill(prompt)
-    page.screenshot(path=screenshot_dir / "wagtail-generate.png")
+    screenshot(page, role, screenshot_dir / "wagtail-generate.png")
     modal.get_by_role("button", name="Generate").click()
 
     # The job's progress in the modal, then the image is chosen for the field.
@@ -117,7 +146,7 @@ def test_generate_from_the_image_chooser_of_a_page(
         ".includes(document.querySelector('#imagegen-status').dataset.status)"
     )
     assert "usually done in" in modal.locator("#imagegen-elapsed").inner_text()
-    page.screenshot(path=screenshot_dir / "wagtail-progress.png")
+    screenshot(page, role, screenshot_dir / "wagtail-progress.png")
 
     # The confirm step: the image, a short title from the prompt to edit, the alt text.
     confirm = modal.locator("#imagegen-confirm")
@@ -136,7 +165,7 @@ def test_generate_from_the_image_chooser_of_a_page(
     alt = "A red kite flying above pale sand dunes"
     alt_field = modal.get_by_label("Alt text")
     alt_field.fill(alt)
-    page.screenshot(path=screenshot_dir / "wagtail-confirm.png")
+    screenshot(page, role, screenshot_dir / "wagtail-confirm.png")
     # No alt text: the step says so, and no image is chosen.
     alt_field.fill("")
     modal.get_by_role("button", name="Use this image").click()
@@ -152,7 +181,7 @@ def test_generate_from_the_image_chooser_of_a_page(
     chosen = page.locator("input[name='image']")
     assert chosen.input_value() == str(image.pk)
     assert "Red kite" in page.locator("[data-chooser-title]").first.inner_text()
-    page.screenshot(path=screenshot_dir / "wagtail-chosen.png")
+    screenshot(page, role, screenshot_dir / "wagtail-chosen.png")
 
     # Saving the page keeps the generated image.
     page.get_by_role("button", name="Save draft").click()
@@ -161,7 +190,9 @@ def test_generate_from_the_image_chooser_of_a_page(
     assert revision.image == image
 
 
+@pytest.mark.parametrize("role", ROLES)
 def test_generate_page_from_the_menu(
+    role: str,
     page: Any,
     live_server: Any,
     imagegen_settings: dict[str, Any],
@@ -177,17 +208,22 @@ def test_generate_page_from_the_menu(
         "BUDGETS": {"USER_DAILY": "1.00"},
         "CALLBACK_BASE_URL": live_server.url,
     }
-    editor = make_wagtail_user(django_user_model, "editor")
+    editor = make_driver(django_user_model, role, wagtail_editor)
     log_in(page, live_server, editor)
 
     page.goto(f"{live_server.url}/admin/")
     page.get_by_role("link", name="Generate image").click()
     page.wait_for_url("**/admin/imagegen/")
     assert page.locator("#imagegen-price").inner_text() == "0.02 USD"
-    assert "1.00 of 1.00 USD left" in page.locator("#imagegen-budgets").inner_text()
+    budgets = page.locator("#imagegen-budgets")
+    if role == "editor":
+        assert "1.00 of 1.00 USD left" in budgets.inner_text()
+    else:
+        # imagegen.exceed_budget, which a superuser has: no per-user budget applies.
+        assert budgets.count() == 0
     page.fill("#id_prompt", "A harbour at night, long exposure")
     page.select_option("#id_aspect_ratio", "4:3")
-    page.screenshot(path=screenshot_dir / "wagtail-generate-page.png", full_page=True)
+    screenshot(page, role, screenshot_dir / "wagtail-generate-page.png", full_page=True)
     page.get_by_role("button", name="Generate").click()
 
     page.wait_for_url("**/admin/imagegen/jobs/*/")
@@ -202,7 +238,7 @@ def test_generate_page_from_the_menu(
     image = get_image_model().objects.get()
     link = page.locator(f"#imagegen-results [data-image-id='{image.pk}']")
     assert link.get_attribute("href") == f"/admin/images/{image.pk}/"
-    page.screenshot(path=screenshot_dir / "wagtail-job.png", full_page=True)
+    screenshot(page, role, screenshot_dir / "wagtail-job.png", full_page=True)
 
     link.click()
     page.wait_for_url(f"**/admin/images/{image.pk}/")

@@ -1,6 +1,7 @@
 """In real Chromium, as a Wagtail editor holding the documented permissions
-(imagegen's add and view of jobs, Wagtail's add and choose of images):
-image-to-image from a library image, and the job page's Retry and Cancel.
+(imagegen's add and view of jobs, Wagtail's add and choose of images) and as
+a superuser (test_browser_chooser.ROLES): image-to-image from a library
+image, the job page's Retry and Cancel, and its logout notice.
 
 All real: the live server, a Celery worker on the test broker, the sandbox
 over HTTP with callbacks to the live server.
@@ -25,8 +26,8 @@ from imagegen.contrib.wagtail import references
 from imagegen.models import GenerationJob
 
 from ..conftest import wait_until
-from .conftest import WAGTAIL_IMAGEGEN, make_wagtail_user
-from .test_browser_chooser import log_in
+from .conftest import WAGTAIL_IMAGEGEN
+from .test_browser_chooser import ROLES, log_in, make_driver, screenshot, wagtail_editor
 
 pytestmark = [
     pytest.mark.browser,
@@ -71,7 +72,9 @@ def library_image(title: str, color: tuple[int, int, int]) -> Any:
     return image
 
 
+@pytest.mark.parametrize("role", ROLES)
 def test_image_to_image_from_a_library_image(
+    role: str,
     page: Any,
     live_server: Any,
     site: str,
@@ -82,7 +85,7 @@ def test_image_to_image_from_a_library_image(
 ) -> None:
     # Slow enough to fetch the reference as the provider would, while the job waits.
     monkeypatch.setattr(sandbox.config, "latency", (3.0, 4.0))
-    editor = make_wagtail_user(django_user_model, "editor")
+    editor = make_driver(django_user_model, role, wagtail_editor)
     harbour = library_image("Harbour at dusk", (20, 60, 140))
     library_image("Lighthouse", (200, 180, 40))
     log_in(page, live_server, editor)
@@ -97,7 +100,7 @@ def test_image_to_image_from_a_library_image(
     picker.get_by_title("Harbour at dusk").click()
     assert "(1 / 16)" in page.locator("#imagegen-ref-count").inner_text()
     page.fill("#id_prompt", "The same harbour at dawn, warm light")
-    page.screenshot(path=screenshot_dir / "wagtail-references.png", full_page=True)
+    screenshot(page, role, screenshot_dir / "wagtail-references.png", full_page=True)
     page.get_by_role("button", name="Generate").click()
 
     page.wait_for_url("**/admin/imagegen/jobs/*/")
@@ -128,7 +131,9 @@ def test_image_to_image_from_a_library_image(
     assert page.locator("#id_reference_urls").input_value() == ""
 
 
+@pytest.mark.parametrize("role", ROLES)
 def test_job_page_retry_and_cancel(
+    role: str,
     page: Any,
     live_server: Any,
     site: str,
@@ -138,7 +143,7 @@ def test_job_page_retry_and_cancel(
     screenshot_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    editor = make_wagtail_user(django_user_model, "editor")
+    editor = make_driver(django_user_model, role, wagtail_editor)
     log_in(page, live_server, editor)
     failing = services.create_job(
         user=editor,
@@ -154,7 +159,7 @@ def test_job_page_retry_and_cancel(
     assert page.locator("#imagegen-status").get_attribute("data-status") == Status.FAILED
     assert page.locator("#imagegen-error").is_visible()
     assert not page.get_by_role("button", name="Cancel").is_visible()
-    page.screenshot(path=screenshot_dir / "wagtail-job-failed.png", full_page=True)
+    screenshot(page, role, screenshot_dir / "wagtail-job-failed.png", full_page=True)
     retry.click()
     page.wait_for_url(lambda url: str(failing.pk) not in url)
     again = GenerationJob.objects.get(retry_of=failing)
@@ -182,7 +187,7 @@ def test_job_page_retry_and_cancel(
     cancel = page.get_by_role("button", name="Cancel")
     assert cancel.is_visible()
     assert "may still be charged" in page.locator("#imagegen-cancel-note").inner_text()
-    page.screenshot(path=screenshot_dir / "wagtail-job-actions.png", full_page=True)
+    screenshot(page, role, screenshot_dir / "wagtail-job-actions.png", full_page=True)
     cancel.click()
     page.wait_for_load_state()
     assert "it may still be charged" in page.locator(".messages").inner_text()
@@ -192,7 +197,9 @@ def test_job_page_retry_and_cancel(
     assert not page.get_by_role("button", name="Cancel").is_visible()
 
 
+@pytest.mark.parametrize("role", ROLES)
 def test_job_page_notices_a_logout_and_carries_on(
+    role: str,
     page: Any,
     live_server: Any,
     site: str,
@@ -204,7 +211,7 @@ def test_job_page_notices_a_logout_and_carries_on(
     """The status URL answers a logged-out reader with Wagtail's login page:
     the job page says so, keeps asking, and carries on once logged in again."""
     monkeypatch.setattr(sandbox.config, "latency", (6.0, 6.0))
-    editor = make_wagtail_user(django_user_model, "editor")
+    editor = make_driver(django_user_model, role, wagtail_editor)
     log_in(page, live_server, editor)
     job = services.create_job(user=editor, prompt="A harbour at night, long exposure")
     page.goto(f"{live_server.url}/admin/imagegen/jobs/{job.pk}/")

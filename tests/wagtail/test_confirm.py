@@ -123,6 +123,34 @@ def test_confirm_sets_title_and_alt_text_then_chooses(client, wagtail_editor, qu
     assert modal(client.get(expected))["step"] in ("chosen", "select_format")
 
 
+@pytest.mark.parametrize("require", [False, True])
+@pytest.mark.parametrize("alt_text", ["", "A red kite above sand dunes"])
+def test_the_prompt_is_never_the_alt_text_unseen(
+    client, wagtail_editor, settings, wagtail_imagegen, require, alt_text
+):
+    """The family: REQUIRE_ALT_TEXT off and on x the alt text typed (none, some).
+    The confirm step's alt text input starts empty, never filled from the
+    prompt; the image's description (Wagtail's alt text) stays empty until the
+    editor confirms typed text; an empty one is refused either way (the
+    confirm step always asks for alt text) and nothing is saved."""
+    settings.IMAGEGEN = {**wagtail_imagegen, "REQUIRE_ALT_TEXT": require}
+    prompt = "A red kite over the dunes. Flat, pastel"
+    image = linked_image(make_job(wagtail_editor, prompt=prompt))
+    client.force_login(wagtail_editor)
+
+    html = modal(client.get(confirm_url(image)))["html"]
+    field = html.split('name="imagegen-alt_text"')[1].split(">")[0]
+    assert "value=" not in field or 'value=""' in field
+    image.refresh_from_db()
+    assert image.description == ""
+
+    response = client.post(confirm_url(image), post(title="Red kite", alt_text=alt_text))
+    image.refresh_from_db()
+    assert image.description == alt_text
+    assert prompt not in image.description
+    assert response.status_code == (302 if alt_text else 200)
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

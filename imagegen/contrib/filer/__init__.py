@@ -3,8 +3,9 @@ filer images in a folder of their own, and ``FilerImageField`` s are
 generable fields (imagegen.fields).
 
 Install with ``pip install "django-imagegen[filer]"``, add
-``"imagegen.contrib.filer"`` to ``INSTALLED_APPS`` (with ``"filer"`` and
-``"easy_thumbnails"``) and set ``IMAGEGEN["ASSET_ADAPTER"]`` to
+``"imagegen.contrib.filer"`` to ``INSTALLED_APPS`` (before ``"filer"``, so
+filer's image page offers alt text drafts; with ``"easy_thumbnails"``) and
+set ``IMAGEGEN["ASSET_ADAPTER"]`` to
 ``"imagegen.contrib.filer.adapters.FilerImageAdapter"``. See docs/fields.md.
 """
 

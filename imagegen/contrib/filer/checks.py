@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import Error, Tags, register
+from django.apps import apps
+from django.core.checks import Error, Tags, Warning, register
 
 from imagegen import conf
 from imagegen.exceptions import ImagegenConfigurationError
@@ -21,7 +22,7 @@ def check_filer(app_configs: Any = None, **kwargs: Any) -> list:
     try:
         conf.user_settings()
     except ImagegenConfigurationError:
-        return []  # IMAGEGEN is not a dict: imagegen.E001
+        return _check_order()  # IMAGEGEN is not a dict: imagegen.E001
     try:
         folder_path(conf.get_setting("FILER_FOLDER"))
     except ImagegenConfigurationError as exc:
@@ -30,6 +31,23 @@ def check_filer(app_configs: Any = None, **kwargs: Any) -> list:
                 str(exc),
                 hint='None, a folder id, or folder names separated by "/" ("Generated/Covers").',
                 id="imagegen_filer.E001",
+            ),
+            *_check_order(),
+        ]
+    return _check_order()
+
+
+def _check_order() -> list:
+    """filer's image page shows alt text drafts from a template that extends
+    filer's own of the same name: it is found only before filer's."""
+    names = [config.name for config in apps.get_app_configs()]
+    if names.index("filer") < names.index("imagegen.contrib.filer"):
+        return [
+            Warning(
+                "imagegen.contrib.filer comes after filer in INSTALLED_APPS: filer's image "
+                "page will not offer imagegen's alt text drafts.",
+                hint="List 'imagegen.contrib.filer' before 'filer'.",
+                id="imagegen_filer.W001",
             )
         ]
     return []

@@ -31,7 +31,8 @@ def _check_order() -> list:
         return [
             Warning(
                 "imagegen.contrib.wagtail comes after wagtail.images in INSTALLED_APPS: "
-                "the image chooser will have no “Generate image” button.",
+                "the image chooser will have no “Generate image” button and the image "
+                "edit page will not offer alt text drafts.",
                 hint="List 'imagegen.contrib.wagtail' before 'wagtail.images'.",
                 id="imagegen_wagtail.W001",
             )

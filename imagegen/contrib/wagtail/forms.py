@@ -10,9 +10,11 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms.collections import CollectionChoiceField
 
 from imagegen.admin.forms import GenerateForm
+from imagegen.draft_fields import draft_note
 
 from .adapters import default_collection
 from .library import LibraryReferencesField, Picked
+from .models import GeneratedWagtailImage
 from .permissions import generating_collections
 from .references import reference_url
 from .review import TITLE_LENGTH
@@ -91,7 +93,14 @@ class WagtailGenerateForm(GenerateForm):
 
 class ConfirmImageForm(forms.Form):
     """The chooser's last step: the generated image's title and alt text
-    (:func:`.review.confirm_image` checks and saves them)."""
+    (:func:`.review.confirm_image` checks and saves them).
+
+    With the image's link as ``draft``, a drafted alt text
+    (``IMAGEGEN["DESCRIBER"]``) is put in the empty alt text input, marked
+    as such; it becomes the image's ``description`` only when the editor
+    confirms it. :attr:`draft_note` says which note the step shows beside
+    the input.
+    """
 
     use_required_attribute = False
     # The chooser opens over the page editor, whose fields have ids such as id_title.
@@ -110,3 +119,13 @@ class ConfirmImageForm(forms.Form):
             "image is shown without alt text of its own."
         ),
     )
+
+    def __init__(
+        self, *args: Any, draft: GeneratedWagtailImage | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        #: Where the draft stands, for the note beside the input (:func:`draft_note`).
+        self.draft_note = draft_note(draft, self.initial.get("alt_text"), bound=self.is_bound)
+        if self.draft_note == "ready":
+            self.initial["alt_text"] = draft.alt_text_draft
+            self.fields["alt_text"].widget.attrs.update({"class": "is-draft", "data-draft": ""})

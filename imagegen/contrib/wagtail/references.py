@@ -10,6 +10,10 @@ with ``SECRET_KEY`` naming the image. No login is needed to fetch it, and it
 answers only while a job that sends this very URL waits for its provider,
 before that job's deadline (``JOB_TIMEOUT`` after it was made); anything
 else is a 404 that says nothing about which image the token named.
+
+In a job's lineage such a URL shows as the library image it names
+(:func:`describe_reference`), linked to the image's page for a reader who
+may edit it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from django.core import signing
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from wagtail.images import get_image_model
@@ -29,6 +34,9 @@ from wagtail.images import get_image_model
 from imagegen import conf
 from imagegen.choices import IN_FLIGHT, Status
 from imagegen.models import GenerationJob
+from imagegen.services.runs import SiteReference, describes_references
+
+from .permissions import image_policy
 
 #: The salt of reference tokens: a token signed for anything else never passes.
 SALT = "imagegen.contrib.wagtail.reference"
@@ -96,6 +104,31 @@ def reference_url(image: Any) -> str:
     return public_base() + reverse(ROUTE, args=[token_for(image)])
 
 
+def describe_reference(reader: Any, token: str) -> SiteReference | None:
+    """The library image a job's signed URL names, as ``reader`` may know it:
+    its title, linked to its edit page if they may change it, its title
+    alone if they may choose it, else only that it is a library image (and
+    that it was deleted, if it was). None for a token this site did not sign."""
+    image_id = image_id_for(token)
+    if image_id is None:
+        return None
+    source = _("Image library")
+    image = get_image_model().objects.filter(pk=image_id).first()
+    if image is None:
+        return SiteReference(_("an image since deleted"), source=source)
+    policy = image_policy()
+
+    def may(action: str) -> bool:
+        return reader is not None and policy.user_has_permission_for_instance(reader, action, image)
+
+    if may("change"):
+        return SiteReference(image.title, reverse("wagtailimages:edit", args=[image.pk]), source)
+    if may("choose"):
+        return SiteReference(image.title, source=source)
+    return SiteReference(_("an image you may not see"), source=source)
+
+
+@describes_references(describe_reference)
 @require_safe
 @never_cache
 def serve_reference(request: HttpRequest, token: str) -> HttpResponse:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .models import GeneratedWagtailImage
 from .permissions import image_policy
@@ -69,11 +70,15 @@ def confirm_image(image: Any, *, user: Any, title: str, alt_text: str) -> Any:
     if not title:
         errors["title"] = _("Give the image a title.")
     elif len(title) > TITLE_LENGTH:
-        errors["title"] = _("At most %(max)d characters.") % {"max": TITLE_LENGTH}
+        errors["title"] = ngettext(
+            "At most %(max)d character.", "At most %(max)d characters.", TITLE_LENGTH
+        ) % {"max": TITLE_LENGTH}
     if not alt_text:
         errors["alt_text"] = _("Describe the image for people who cannot see it.")
     elif len(alt_text) > TITLE_LENGTH:
-        errors["alt_text"] = _("At most %(max)d characters.") % {"max": TITLE_LENGTH}
+        errors["alt_text"] = ngettext(
+            "At most %(max)d character.", "At most %(max)d characters.", TITLE_LENGTH
+        ) % {"max": TITLE_LENGTH}
     if errors:
         raise ValidationError(errors)
     image.title = title

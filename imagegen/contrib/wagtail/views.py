@@ -19,7 +19,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
@@ -31,9 +30,10 @@ from wagtail.models import Collection
 from imagegen import job_states, services
 from imagegen import permissions as job_permissions
 from imagegen.admin.jobs import JOB_PAGE_TEXTS
-from imagegen.choices import IN_FLIGHT, Status
+from imagegen.choices import IN_FLIGHT, AltTextDraftState, Status
 from imagegen.models import GenerationJob
 from imagegen.serializers import job_status
+from imagegen.views import status_response
 
 from . import review
 from .adapters import default_collection
@@ -271,21 +271,21 @@ class JobActionView(View):
 
 
 @require_GET
-def status(request: HttpRequest, job_id: uuid.UUID) -> JsonResponse:
+def status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     """imagegen's job status JSON, with the job's Wagtail images as ``images``.
 
     A job's creator may follow it (generating needs no ``view`` permission);
     other users' jobs need what the Django admin's status view needs.
+    304 when unchanged, as the admin's (:func:`imagegen.views.status_response`).
     """
     job = GenerationJob.objects.filter(pk=job_id).first()
-    if job is None or not _may_watch(request.user, job):
+    if job is None or not may_watch(request.user, job):
         return JsonResponse({"error": _("No such job.")}, status=404)
-    data = job_status(job)
+    # Its images are the Wagtail ones below: imagegen's own table is not read.
+    data = job_status(job, images=[])
     data.update(job_states.job_flags(job))
     data["images"] = [_image_data(link) for link in _links(job.pk)]
-    response = JsonResponse(data)
-    add_never_cache_headers(response)
-    return response
+    return status_response(request, data)
 
 
 # In the image chooser --------------------------------------------------------
@@ -366,7 +366,9 @@ class ChooserConfirmView(ChooserGenerateView):
 
     Shown when the job succeeds, before the image is chosen: the title
     defaults to the short form of the prompt the adapter gave it, the alt
-    text (Wagtail's ``description``) is what the editor types. Posting it
+    text (Wagtail's ``description``) is what the editor types, or the
+    drafted alt text put in the empty input for them to check (while it is
+    being drafted the step reads the job's status until it is in). Posting it
     saves both (:func:`.review.confirm_image`) and goes on to Wagtail's
     "chosen" step for the image (its format step from rich text).
     """
@@ -374,13 +376,14 @@ class ChooserConfirmView(ChooserGenerateView):
     def get(self, request: HttpRequest, image_id: int) -> HttpResponse:
         image = self._image(image_id)
         form = ConfirmImageForm(
-            initial={"title": image.title, "alt_text": getattr(image, "description", "")}
+            initial={"title": image.title, "alt_text": getattr(image, "description", "")},
+            draft=image.imagegen_output,
         )
         return self._confirm(image, form)
 
     def post(self, request: HttpRequest, image_id: int) -> HttpResponse:
         image = self._image(image_id)
-        form = ConfirmImageForm(request.POST)
+        form = ConfirmImageForm(request.POST, draft=image.imagegen_output)
         if form.is_valid():
             try:
                 review.confirm_image(image, user=request.user, **form.cleaned_data)
@@ -396,7 +399,7 @@ class ChooserConfirmView(ChooserGenerateView):
         image = review.generated_image(image_id)
         if (
             image is None
-            or not _may_watch(self.request.user, image.imagegen_output.job)
+            or not may_watch(self.request.user, image.imagegen_output.job)
             or not review.may_confirm(self.request.user, image)
         ):
             raise Http404(_("No such image."))
@@ -413,6 +416,7 @@ class ChooserConfirmView(ChooserGenerateView):
                 reverse("imagegen_wagtail:chooser_confirm", args=[image.pk])
             ),
             "again_url": self._again_url(job),
+            "status_url": reverse("imagegen_wagtail:status", args=[job.pk]),
         }
         return self._render("imagegen_wagtail/chooser/confirm.html", context)
 
@@ -433,7 +437,9 @@ def _refused(request: HttpRequest, reason: str) -> HttpResponse:
     )
 
 
-def _may_watch(user: Any, job: GenerationJob) -> bool:
+def may_watch(user: Any, job: GenerationJob) -> bool:
+    """Whether ``user`` may follow ``job``'s status: its creator, or a reader
+    who may view jobs and may see this one."""
     if not user.is_authenticated or not user.is_active:
         return False
     if job.created_by_id is not None and job.created_by_id == user.pk:
@@ -446,7 +452,7 @@ def _may_watch(user: Any, job: GenerationJob) -> bool:
 
 def _visible_job(request: HttpRequest, job_id: uuid.UUID) -> GenerationJob:
     job = GenerationJob.objects.filter(pk=job_id).first()
-    if job is None or not _may_watch(request.user, job):
+    if job is None or not may_watch(request.user, job):
         raise Http404(_("No such job."))
     return job
 
@@ -472,4 +478,10 @@ def _image_data(link: GeneratedWagtailImage) -> dict[str, Any]:
         "height": image.height,
         "size": image.file_size,
         "edit_url": reverse("wagtailimages:edit", args=[image.pk]),
+        # A suggestion for the confirm step's alt text input, never the
+        # image's description until an editor confirms it.
+        "alt_text_draft": (
+            link.alt_text_draft if link.alt_text_draft_state == AltTextDraftState.READY else ""
+        ),
+        "alt_text_draft_state": link.alt_text_draft_state,
     }

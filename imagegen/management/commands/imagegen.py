@@ -241,7 +241,7 @@ class Command(BaseCommand):
         if job.status == "queued":
             raise CommandError("The job is still queued: is a Celery worker running?")
         if job.status != "succeeded":
-            raise CommandError(f"Job {job.pk} {job.status}: {job.error_message}")
+            raise CommandError(f"Job {job.pk} {job.status}: {job.error_text}")
         for image in job.images.order_by("index"):
             self.stdout.write(f"{image.file.name} {image.width}x{image.height}")
 
@@ -396,8 +396,8 @@ class Command(BaseCommand):
                 f"{job.duration.total_seconds():7.1f}s "
                 f"polls {job.poll_count:<3} {job.prompt[:50]!r}"
             )
-            if job.error_message:
-                self.stdout.write(f"    {job.error_code}: {job.error_message}")
+            if job.error_text:
+                self.stdout.write(f"    {job.error_code}: {job.error_text}")
             for image in job.images.order_by("index"):
                 self.stdout.write(f"    [{image.index}] {image.file.name}")
 

@@ -21,7 +21,7 @@
         const cancelNote = document.getElementById('imagegen-cancel-note');
         const results = document.getElementById('imagegen-results');
         const cardTemplate = document.getElementById('imagegen-review-template');
-        const { fill, followStatus } = window.imagegen;
+        const { fill, followStatus, showDraft } = window.imagegen;
         let last = null; // the last status read (its review is kept up to date by the cards)
         const urlFor = (pattern, id) => pattern.replace('/0/', `/${id}/`);
 
@@ -85,6 +85,7 @@
             card.querySelectorAll('a').forEach((a) => { a.href = urlFor(panel.dataset.imageUrl, image.id); });
             card.querySelector('[name=title]').value = image.title;
             card.querySelector('[name=alt_text]').value = image.alt_text;
+            card.querySelector('[name=decorative]').checked = image.decorative;
             card.addEventListener('submit', submitCard);
             results.append(card);
             return card;
@@ -108,8 +109,8 @@
             if (typed) {
                 // What the server saved, after a post of this card.
                 card.querySelector('[name=title]').value = image.title;
-                card.querySelector('[name=alt_text]').value = image.alt_text;
             }
+            showDraft(card, image, { typed });
             const approve = card.querySelector('[data-role=approve]');
             if (approve) { approve.hidden = image.review_status !== 'new'; }
             const discarded = image.review_status === 'discarded';
@@ -117,6 +118,8 @@
             card.querySelectorAll('input[type=text], textarea').forEach((field) => {
                 field.readOnly = discarded || !review.can_edit;
             });
+            const decorative = card.querySelector('[name=decorative]');
+            if (decorative) { decorative.disabled = discarded || !review.can_edit; }
             startUndo(card, discarded ? image.undo_seconds : 0);
         }
 

@@ -5,6 +5,7 @@
    fills the field when the form is saved. */
 'use strict';
 {
+    const gettext = window.gettext || ((s) => s);
     const POLL_MS = 1000;
     const dialog = document.createElement('dialog');
     dialog.className = 'imagegen-field-dialog';
@@ -111,6 +112,55 @@
         if (first) { first.focus(); }
     }
 
+    /* "Draft a prompt from the content": the describer drafts a prompt from
+       the form's current text (saved or not) into the prompt box, for the
+       editor to edit. Nothing is generated or paid for here. */
+    async function draftPrompt(button) {
+        const box = button.closest('[data-draft-url]');
+        const form = button.form;
+        const busy = box.querySelector('[data-role=draft-busy]');
+        const done = box.querySelector('[data-role=draft-done]');
+        const error = box.querySelector('[data-role=draft-error]');
+        // The form's text as typed (the server reads only the object's text fields).
+        const body = new FormData();
+        const limit = Number(control.dataset.valueLimit) || 20000;
+        [...(opener.form ? opener.form.elements : [])].forEach((input) => {
+            if (input.name && !input.name.startsWith('_imagegen-') && typeof input.value === 'string'
+                && (input.tagName === 'TEXTAREA' || ['text', 'search', 'url', 'email'].includes(input.type))) {
+                body.set(input.name, input.value.slice(0, limit));
+            }
+        });
+        const csrf = form.elements.csrfmiddlewaretoken.value;
+        button.disabled = true;
+        busy.hidden = false;
+        done.hidden = true;
+        error.hidden = true;
+        try {
+            const response = await fetch(box.dataset.draftUrl, {
+                method: 'POST',
+                credentials: 'same-origin',
+                headers: { Accept: 'application/json', 'X-CSRFToken': csrf },
+                body,
+            });
+            const answer = await response.json().catch(() => ({}));
+            if (!response.ok || typeof answer.prompt !== 'string') {
+                throw new Error(answer.error || gettext('No prompt could be drafted. Try again, or write the prompt yourself.'));
+            }
+            const prompt = form.elements.prompt;
+            prompt.value = answer.prompt;
+            done.hidden = false;
+            prompt.focus();
+        } catch (failure) {
+            error.textContent = failure instanceof TypeError
+                ? gettext('The server did not answer. Try again.')
+                : failure.message;
+            error.hidden = false;
+        } finally {
+            busy.hidden = true;
+            button.disabled = false;
+        }
+    }
+
     async function submit(form) {
         const button = form.querySelector('[type=submit]');
         button.disabled = true;
@@ -174,6 +224,8 @@
         }
     });
     dialog.addEventListener('click', (event) => {
+        const drafting = event.target.closest('[data-draft-prompt]');
+        if (drafting) { draftPrompt(drafting); return; }
         const candidate = event.target.closest('.imagegen-field-candidate');
         if (candidate) { pick(candidate); return; }
         if (event.target.closest('[data-use]')) { use(); return; }

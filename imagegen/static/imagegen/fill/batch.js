@@ -10,7 +10,6 @@
   const count = document.getElementById("imagegen-fill-count");
   const bar = document.getElementById("imagegen-fill-bar");
   const csrf = document.querySelector("#imagegen-fill-csrf input[name=csrfmiddlewaretoken]");
-  const template = count.textContent.trim().replace(/\d+/, "{finished}").replace(/\d+/, "{total}");
 
   function cell(row, name) {
     return row.querySelector(".imagegen-fill-" + name);
@@ -39,9 +38,14 @@
 
   function render(data) {
     const summary = data.summary;
-    count.textContent = template
-      .replace("{finished}", summary.finished)
-      .replace("{total}", summary.total);
+    // One sentence with named placeholders (the template's, from the djangojs
+    // catalog): word order and agreement are the translation's.
+    const sentence = ngettext(
+      "%(finished)s of %(total)s finished",
+      "%(finished)s of %(total)s finished",
+      summary.finished
+    );
+    count.textContent = interpolate(sentence, summary, true);
     count.dataset.done = data.done ? "true" : "false";
     bar.style.width = (summary.total ? (100 * summary.finished) / summary.total : 0) + "%";
     bar.parentElement.setAttribute("aria-valuenow", summary.finished);

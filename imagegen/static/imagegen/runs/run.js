@@ -1,6 +1,9 @@
 /* A run's page: each job's card follows the job's status JSON until the job
-   ends, adds its images as they are stored, and sends approve, discard and
-   pick without a reload. The state lives on the server: a reload carries on. */
+   ends (and its images' alt text drafts are in), adds its images as they are
+   stored, and sends approve, discard and pick without a reload, approve and
+   pick with the image's alt text as typed (a draft waits in the input,
+   marked, until then: imagegen/status_poll.js's showDraft). The state lives
+   on the server: a reload carries on. */
 'use strict';
 {
     const grid = document.getElementById('imagegen-run-grid');
@@ -9,6 +12,9 @@
         const template = document.getElementById('imagegen-run-image-template');
         const notice = document.getElementById('imagegen-run-notice');
         const csrf = document.querySelector('#imagegen-run-csrf [name=csrfmiddlewaretoken]').value;
+        const { showDraft } = window.imagegen;
+        // Reads after a job's end while its alt text drafts are pending (3 s apart).
+        const DRAFT_READS = 100;
         const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 
         function say(text) {
@@ -66,11 +72,16 @@
             error.hidden = !job.error_message || job.status === 'succeeded';
             error.textContent = job.error_message;
             job.images.forEach((image) => addImage(card, job, image));
+            (job.review ? job.review.images : []).forEach((image) => {
+                const figure = card.querySelector(`[data-image-id="${image.id}"]`);
+                if (figure) { showDraft(figure, image); }
+            });
             card.dataset.terminal = String(job.is_terminal);
         }
 
         async function follow(card) {
             let failures = 0;
+            let draftReads = 0;
             const refresh = async () => {
                 try {
                     const response = await fetch(card.dataset.statusUrl, {
@@ -81,7 +92,12 @@
                     const job = await response.json();
                     failures = 0;
                     render(card, job);
-                    if (!job.is_terminal) { window.setTimeout(refresh, 1500); }
+                    if (!job.is_terminal) {
+                        window.setTimeout(refresh, 1500);
+                    } else if (job.review && job.review.drafting && draftReads < DRAFT_READS) {
+                        draftReads += 1;
+                        window.setTimeout(refresh, 3000);
+                    }
                 } catch (error) {
                     // Keep trying, less often, through network blips and restarts.
                     failures += 1;
@@ -96,11 +112,19 @@
             const url = grid.dataset.actionUrl
                 .replace('/0/', `/${figure.dataset.imageId}/`).replace('/ACTION/', `/${action}/`);
             figure.querySelectorAll('[data-action]').forEach((button) => { button.disabled = true; });
+            // Approving (and picking) confirms the alt text as the input has it.
+            const body = new FormData();
+            if (action !== 'discard') {
+                figure.querySelectorAll('.imagegen-run-alt [name]').forEach((input) => {
+                    if (input.type !== 'checkbox' || input.checked) { body.set(input.name, input.value); }
+                });
+            }
             try {
                 const response = await fetch(url, {
                     method: 'POST',
                     credentials: 'same-origin',
                     headers: { Accept: 'application/json', 'X-CSRFToken': csrf },
+                    body,
                 });
                 const answer = await response.json().catch(() => ({}));
                 if (!response.ok) { throw new Error(answer.error || i18n.failed); }
@@ -108,6 +132,7 @@
                 answer.images.forEach((image) => {
                     const shown = grid.querySelector(`[data-image-id="${image.id}"]`);
                     if (shown) { setReview(shown, image.review_status, image.review_display); }
+                    if (shown === figure && action !== 'discard') { showDraft(figure, image, { typed: true }); }
                 });
             } catch (error) {
                 say(error instanceof TypeError ? i18n.offline : error.message);
@@ -123,7 +148,7 @@
             setReview(figure, figure.dataset.review, figure.querySelector('.imagegen-run-review').textContent);
         });
         grid.querySelectorAll('.imagegen-run-job[data-status-url]').forEach((card) => {
-            if (card.dataset.terminal !== 'true') { follow(card); }
+            if (card.dataset.terminal !== 'true' || card.dataset.drafting === 'true') { follow(card); }
         });
     }
 }
