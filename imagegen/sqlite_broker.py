@@ -22,6 +22,11 @@ this adds:
 - another try when processes opening a new file at once both create its
   tables or its queue: the loser would fail, and a worker failing so stops
   with "Unrecoverable error: IntegrityError";
+- write-ahead logging (``journal_mode=WAL``), synced to disk at checkpoints
+  only (``synchronous=NORMAL``): pollers no longer block a publisher, and a
+  message costs no fsync, which made the broker over twice as fast when the
+  machine is busy (a process that crashes loses nothing; a power cut may
+  lose the last messages);
 - delivered messages deleted: kombu keeps each one, marked invisible and never
   read again, so the file would grow by about 1 KB a task for ever;
 - a poll every 0.2 s (kombu's 1 s delays every step of a job by up to a
@@ -45,7 +50,7 @@ from __future__ import annotations
 from typing import Any
 
 from kombu.transport import sqlalchemy
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -71,6 +76,14 @@ ENGINE_DEFAULTS = {"poolclass": NullPool, "connect_args": {"timeout": 30}}
 CREATE_TRIES = 8
 
 
+def _write_ahead(dbapi_connection: Any, _record: Any) -> None:
+    """Write-ahead logging, synced at checkpoints only (see the module's docstring)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class Channel(sqlalchemy.Channel):
     _engines: dict[str, Any] = {}  # not shared with kombu's own transport
 
@@ -81,7 +94,9 @@ class Channel(sqlalchemy.Channel):
             for key, value in client.transport_options.items()
             if key not in KOMBU_OPTIONS
         }
-        return create_engine(client.hostname, **{**ENGINE_DEFAULTS, **options})
+        engine = create_engine(client.hostname, **{**ENGINE_DEFAULTS, **options})
+        event.listen(engine, "connect", _write_ahead)
+        return engine
 
     def _open(self) -> Any:
         for _ in range(CREATE_TRIES - 1):
