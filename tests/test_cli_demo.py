@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from .conftest import require_service
+from .conftest import PROCESSES_TIMEOUT, require_service
+
+pytestmark = pytest.mark.timeout(PROCESSES_TIMEOUT)
 
 CELERY_PY = """\
 import os
