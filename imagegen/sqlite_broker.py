@@ -22,11 +22,6 @@ this adds:
 - another try when processes opening a new file at once both create its
   tables or its queue: the loser would fail, and a worker failing so stops
   with "Unrecoverable error: IntegrityError";
-- write-ahead logging (``journal_mode=WAL``), synced to disk at checkpoints
-  only (``synchronous=NORMAL``): pollers no longer block a publisher, and a
-  message costs no fsync, which made the broker over twice as fast when the
-  machine is busy (a process that crashes loses nothing; a power cut may
-  lose the last messages);
 - delivered messages deleted: kombu keeps each one, marked invisible and never
   read again, so the file would grow by about 1 KB a task for ever;
 - a poll every 0.2 s (kombu's 1 s delays every step of a job by up to a
@@ -36,6 +31,13 @@ this adds:
 
 Other transport options are passed to SQLAlchemy's ``create_engine()``, as
 with kombu's transport.
+
+The file keeps SQLite's rollback journal. Write-ahead logging made the broker
+twice as fast on a busy machine, but with a connection per use the last
+connection to close cleans up the log under an exclusive lock, and a
+connection opening meanwhile fails with "database is locked" without waiting
+(SQLite's documentation of WAL mode, "Sometimes Queries Return SQLITE_BUSY"):
+six processes opening a new file at once met it.
 
 Run workers on the threads pool (``CELERY_WORKER_POOL``) or solo, not
 prefork: SQLite keeps lock state per process, so a pool process forked while
@@ -50,7 +52,7 @@ from __future__ import annotations
 from typing import Any
 
 from kombu.transport import sqlalchemy
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -76,14 +78,6 @@ ENGINE_DEFAULTS = {"poolclass": NullPool, "connect_args": {"timeout": 30}}
 CREATE_TRIES = 8
 
 
-def _write_ahead(dbapi_connection: Any, _record: Any) -> None:
-    """Write-ahead logging, synced at checkpoints only (see the module's docstring)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 class Channel(sqlalchemy.Channel):
     _engines: dict[str, Any] = {}  # not shared with kombu's own transport
 
@@ -94,9 +88,7 @@ class Channel(sqlalchemy.Channel):
             for key, value in client.transport_options.items()
             if key not in KOMBU_OPTIONS
         }
-        engine = create_engine(client.hostname, **{**ENGINE_DEFAULTS, **options})
-        event.listen(engine, "connect", _write_ahead)
-        return engine
+        return create_engine(client.hostname, **{**ENGINE_DEFAULTS, **options})
 
     def _open(self) -> Any:
         for _ in range(CREATE_TRIES - 1):
