@@ -77,6 +77,12 @@ def wait_until(
         time.sleep(interval)
 
 
+def wait_for_status(page: Any, status: str, timeout: float = 30_000) -> None:
+    """Wait until a progress page's ``#imagegen-status`` says ``status``: its
+    images may show while the job is still finalizing, a poll before it ends."""
+    page.locator(f"#imagegen-status[data-status='{status}']").wait_for(timeout=timeout)
+
+
 #: The modules that take longest (``pytest --junitxml``, summed per module: from
 #: about 4 minutes of a process down to about one), most first; the rest keep
 #: their order after them. scripts/test gives the modules out in this order

@@ -15,7 +15,7 @@ import pytest
 from imagegen.choices import Status
 from imagegen.models import GenerationJob
 
-from ..conftest import wait_until
+from ..conftest import wait_for_status, wait_until
 from ..factories import EDITOR, assert_png, make_user
 from .conftest import SignIn
 
@@ -60,7 +60,6 @@ def test_editor_generates_and_watches_the_image_arrive(
     page.wait_for_url("**/change/")
     job = GenerationJob.objects.get(created_by=editor)
     assert job.prompt == prompt and job.resolution == "2k"
-    status = page.locator("#imagegen-status")
     page.wait_for_function(
         "() => ['submitted', 'running']"
         ".includes(document.querySelector('#imagegen-status').dataset.status)"
@@ -79,7 +78,7 @@ def test_editor_generates_and_watches_the_image_arrive(
         "() => { const i = document.querySelector('#imagegen-results img');"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
-    assert status.get_attribute("data-status") == Status.SUCCEEDED
+    wait_for_status(page, Status.SUCCEEDED)
     assert page.locator(".imagegen-tool button[name=cancel_jobs]").is_hidden()
     assert page.locator(".imagegen-tool button[name=generate_again]").is_visible()
     job.refresh_from_db()

@@ -26,6 +26,7 @@ from imagegen.choices import Status
 from imagegen.models import GenerationJob
 from tests.wagtail_app.models import ArticlePage
 
+from ..conftest import wait_for_status
 from ..factories import make_superuser
 from .conftest import WAGTAIL_IMAGEGEN, make_wagtail_user
 
@@ -233,7 +234,7 @@ def test_generate_page_from_the_menu(
         "() => { const i = document.querySelector('#imagegen-results img');"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
-    assert page.locator("#imagegen-status").get_attribute("data-status") == Status.SUCCEEDED
+    wait_for_status(page, Status.SUCCEEDED)
     assert page.locator("#imagegen-reload").is_visible()
     image = get_image_model().objects.get()
     link = page.locator(f"#imagegen-results [data-image-id='{image.pk}']")

@@ -25,7 +25,7 @@ from imagegen.choices import Mode, Status
 from imagegen.contrib.wagtail import references
 from imagegen.models import GenerationJob
 
-from ..conftest import wait_until
+from ..conftest import wait_for_status, wait_until
 from .conftest import WAGTAIL_IMAGEGEN
 from .test_browser_chooser import ROLES, log_in, make_driver, screenshot, wagtail_editor
 
@@ -118,7 +118,7 @@ def test_image_to_image_from_a_library_image(
     assert PILImage.open(io.BytesIO(fetched.content)).getpixel((5, 5))[:3] == (20, 60, 140)
 
     page.locator("#imagegen-results img").first.wait_for(timeout=30_000)
-    assert page.locator("#imagegen-status").get_attribute("data-status") == Status.SUCCEEDED
+    wait_for_status(page, Status.SUCCEEDED)
     assert page.locator("#imagegen-prompt").inner_text() == "The same harbour at dawn, warm light"
     # Once the job has its image, the link answers nothing.
     assert httpx.get(url).status_code == 404
@@ -226,4 +226,4 @@ def test_job_page_notices_a_logout_and_carries_on(
     log_in(page, live_server, editor)
     notice.wait_for(state="hidden", timeout=30_000)
     page.locator("#imagegen-results img").first.wait_for(timeout=30_000)
-    assert page.locator("#imagegen-status").get_attribute("data-status") == Status.SUCCEEDED
+    wait_for_status(page, Status.SUCCEEDED)
