@@ -27,12 +27,10 @@ Families:
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -43,6 +41,7 @@ from imagegen.services.runs import Comparison
 
 from .conftest import require_postgres
 from .factories import make_editor, make_job, make_user, set_budgets
+from .test_races import run_together
 
 # On every database: the SQLite pass runs them too.
 pytestmark = pytest.mark.services
@@ -181,22 +180,9 @@ def test_concurrent_repeats_make_one_job_or_run(alice, monkeypatch, count):
     # Only the saving races here: nothing should reach a broker.
     monkeypatch.setattr("imagegen.services.jobs.enqueue", lambda *args, **kwargs: None)
     headers = bearer(alice)
-    barrier = threading.Barrier(2)
-    answers: list[Any] = [None, None]
-
-    def send(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            answers[index] = post(Client(), headers, key="same", candidates=count)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert all(answer is not None for answer in answers)
+    answers = run_together(
+        [lambda: post(Client(), headers, key="same", candidates=count) for _ in range(2)]
+    )
     assert sorted(answer.status_code for answer in answers) == [200, 201], [
         answer.content for answer in answers
     ]

@@ -21,11 +21,9 @@ Families:
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -35,6 +33,7 @@ from imagegen.services.jobs import idempotency_scope
 
 from .conftest import require_postgres
 from .factories import make_editor, make_job
+from .test_races import run_together
 
 # On every database: the SQLite pass runs them too.
 pytestmark = pytest.mark.services
@@ -142,22 +141,7 @@ def test_concurrent_repeats_make_one_job(alice, monkeypatch):
     # Only the saving races here: nothing should reach a broker.
     monkeypatch.setattr("imagegen.services.jobs.enqueue", lambda *args, **kwargs: None)
     headers = bearer(alice)
-    barrier = threading.Barrier(2)
-    answers: list[Any] = [None, None]
-
-    def send(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            answers[index] = post(Client(), headers)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert all(answer is not None for answer in answers)
+    answers = run_together([lambda: post(Client(), headers) for _ in range(2)])
     assert sorted(answer.status_code for answer in answers) == [200, 201]
     first, second = (answer.json() for answer in answers)
     assert first["id"] == second["id"]

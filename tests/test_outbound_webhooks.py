@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from django.core import serializers
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -33,6 +32,7 @@ from imagegen.webhooks import delivery, events, signing
 
 from .conftest import wait_until
 from .factories import make_job, messages_of
+from .test_races import run_together
 
 State = OutboundDelivery.State
 
@@ -319,21 +319,7 @@ class TestAttempt:
     def test_duplicate_messages_at_once_send_one_request(self, hooks, receiver):
         receiver.delay = 0.2
         row = pending(endpoint_at(receiver, "/dup"))
-        barrier = threading.Barrier(2)
-        outcomes: list[str] = []
-
-        def deliver() -> None:
-            try:
-                barrier.wait(timeout=5)
-                outcomes.append(delivery.attempt(row.pk, 0))
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=deliver) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        outcomes = run_together([lambda: delivery.attempt(row.pk, 0)] * 2)
         assert sorted(outcomes) == ["delivered", "not-claimed"]
         assert delivery.attempt(row.pk, 0) == "not-claimed"  # a late duplicate
         assert len(receiver.at("/dup")) == 1
