@@ -101,9 +101,14 @@ def image_data_offset(data: bytes, fmt: str) -> int:
                 return position + 8 + length // 2
             position += 12 + length
     if fmt == "jpeg":
-        sos = data.index(b"\xff\xda")
-        (length,) = struct.unpack(">H", data[sos + 2 : sos + 4])
-        return sos + 2 + length + 16
+        # Walk the segments: the bytes FF DA may also occur inside the
+        # manifest's APP11 segments, before the real start of scan.
+        position = 2
+        while True:
+            marker, length = struct.unpack(">xBH", data[position : position + 4])
+            if marker == 0xDA:
+                return position + 2 + length + 16
+            position += 2 + length
     position = 12
     while True:
         fourcc, size = struct.unpack("<4sI", data[position : position + 8])
